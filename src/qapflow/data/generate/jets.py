@@ -1,0 +1,100 @@
+"""From one Pythia event to matched, groomed jets: FastJet clustering and mMDT declustering."""
+
+from __future__ import annotations
+
+import fastjet
+import numpy as np
+
+from qapflow.data.generate.processes import GeneratorSettings, JetProcess
+
+
+def final_state(event, max_abs_eta: float) -> np.ndarray:
+    """Visible final-state particles of a Pythia event as rows (px, py, pz, E)."""
+    rows = [
+        (p.px(), p.py(), p.pz(), p.e())
+        for p in event
+        if p.isFinal() and p.isVisible() and abs(p.eta()) < max_abs_eta
+    ]
+    return np.array(rows, dtype=np.float64).reshape(-1, 4)
+
+
+def hard_targets(process_record, process: JetProcess) -> list[tuple[float, float]]:
+    """(rapidity, phi) of the hard-process partons or bosons the class's jets must match."""
+    return [
+        (p.y(), p.phi())
+        for p in process_record
+        if p.idAbs() in process.target_ids and p.statusAbs() == process.target_status
+    ]
+
+
+def to_pseudojets(p4: np.ndarray, index: np.ndarray | None = None) -> list:
+    """PseudoJets with user_index = row number in `p4` (or `index`)."""
+    index = np.arange(len(p4)) if index is None else index
+    out = []
+    for row, i in zip(p4, index):
+        pj = fastjet.PseudoJet(*map(float, row))
+        pj.set_user_index(int(i))
+        out.append(pj)
+    return out
+
+
+def _delta_r(y1, phi1, y2, phi2) -> float:
+    dphi = (phi1 - phi2 + np.pi) % (2 * np.pi) - np.pi
+    return float(np.hypot(y1 - y2, dphi))
+
+
+def mmdt_groom(constituents: list, zcut: float) -> np.ndarray:
+    """User indices of the constituents kept by the modified mass-drop tagger.
+
+    Recluster with Cambridge/Aachen, then undo the last clustering step repeatedly: while
+    the softer branch carries less than `zcut` of the pair's pT, drop it and follow the
+    harder branch (mMDT with scalar-pT symmetry, no mass-drop condition = SoftDrop beta 0).
+    """
+    if len(constituents) == 1:
+        return np.array([constituents[0].user_index()])
+    ca_def = fastjet.JetDefinition(fastjet.cambridge_algorithm, 1000.0)
+    sequence = fastjet.ClusterSequence(list(constituents), ca_def)
+    jet = sequence.inclusive_jets(0.0)[0]
+    while True:
+        # fresh PseudoJets each step: has_parents writes into its arguments
+        hard, soft = fastjet.PseudoJet(), fastjet.PseudoJet()
+        if not jet.has_parents(hard, soft):
+            break
+        if hard.pt() < soft.pt():
+            hard, soft = soft, hard
+        if soft.pt() / (hard.pt() + soft.pt()) > zcut:
+            break
+        jet = hard
+    return np.array([c.user_index() for c in jet.constituents()], dtype=np.intp)
+
+
+def matched_jets(particles: np.ndarray, targets, settings: GeneratorSettings):
+    """Yield (constituent rows, groomed constituent rows) of each jet matched to a target.
+
+    Jets are anti-kT R=settings.jet_radius above the pT and |eta| cuts; each target takes
+    the nearest unused jet within settings.match_radius in (y, phi).
+    """
+    if len(particles) == 0 or not targets:
+        return
+    jet_def = fastjet.JetDefinition(fastjet.antikt_algorithm, settings.jet_radius)
+    sequence = fastjet.ClusterSequence(to_pseudojets(particles), jet_def)
+    jets = [
+        j
+        for j in sequence.inclusive_jets(settings.jet_min_pt_gev)
+        if abs(j.eta()) < settings.jet_max_abs_eta
+    ]
+    used: set[int] = set()
+    for y, phi in targets:
+        distances = [
+            (_delta_r(y, phi, j.rap(), j.phi()), i) for i, j in enumerate(jets) if i not in used
+        ]
+        if not distances:
+            return
+        dr, best = min(distances)
+        if dr >= settings.match_radius:
+            continue
+        used.add(best)
+        constituents = list(jets[best].constituents())
+        index = np.array([c.user_index() for c in constituents], dtype=np.intp)
+        kept = mmdt_groom(constituents, settings.mmdt_zcut)
+        yield particles[index], particles[kept]

@@ -1,0 +1,61 @@
+"""Generate the jets of one class with Pythia 8, one independent, seeded run per chunk."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from qapflow.common.errors import QapflowError
+from qapflow.data.generate.features import jet_features
+from qapflow.data.generate.jets import final_state, hard_targets, matched_jets
+from qapflow.data.generate.processes import PROCESSES, GeneratorSettings
+from qapflow.data.schema import FEATURE_NAMES
+
+MAX_FAILED_EVENTS = 1000
+PYTHIA_MAX_SEED = 900_000_000
+
+
+class GenerationError(QapflowError):
+    """Pythia refused a setting, failed to initialise, or kept failing events."""
+
+
+def chunk_seed(base_seed: int, class_index: int, chunk_index: int) -> int:
+    """A Pythia seed (1..9e8) that depends only on the run seed, class and chunk."""
+    state = np.random.SeedSequence([base_seed, class_index, chunk_index]).generate_state(1)[0]
+    return int(state) % PYTHIA_MAX_SEED + 1
+
+
+def make_pythia(class_name: str, settings: GeneratorSettings, seed: int):
+    import pythia8mc
+
+    pythia = pythia8mc.Pythia("", False)
+    for line in settings.pythia_settings(PROCESSES[class_name], seed):
+        if not pythia.readString(line):
+            raise GenerationError(f"Pythia rejected the setting {line!r}")
+    if not pythia.init():
+        raise GenerationError(f"Pythia failed to initialise for class {class_name!r}")
+    return pythia
+
+
+def generate_class_jets(
+    class_name: str, n_jets: int, settings: GeneratorSettings, seed: int
+) -> tuple[np.ndarray, int]:
+    """Return (features [n_jets, 16] float32, events generated) for one class."""
+    process = PROCESSES[class_name]
+    pythia = make_pythia(class_name, settings, seed)
+    rows: list[np.ndarray] = []
+    events = failed = 0
+    while len(rows) < n_jets:
+        if not pythia.next():
+            failed += 1
+            if failed > MAX_FAILED_EVENTS:
+                raise GenerationError(f"Pythia failed {failed} events for class {class_name!r}")
+            continue
+        events += 1
+        particles = final_state(pythia.event, settings.particle_max_abs_eta)
+        targets = hard_targets(pythia.process, process)
+        for constituents, groomed in matched_jets(particles, targets, settings):
+            rows.append(jet_features(constituents, groomed))
+            if len(rows) == n_jets:
+                break
+    features = np.stack(rows).astype(np.float32) if rows else np.zeros((0, len(FEATURE_NAMES)))
+    return features, events
