@@ -44,6 +44,11 @@ def read_jets(path) -> JetArrays:
                     raise DataFormatError(
                         path, f"no '{name}' dataset (found {sorted(f.keys())}); not a qapflow jet file"
                     )
+            shape = f["features"].shape
+            if len(shape) != 2 or shape[1] != len(FEATURE_NAMES):
+                raise DataFormatError(
+                    path, f"'features' has shape {list(shape)}; expected [N, {len(FEATURE_NAMES)}]"
+                )
             names = _decoded(f["features"].attrs.get("names", []))
             if names != list(FEATURE_NAMES):
                 raise DataFormatError(
