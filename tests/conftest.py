@@ -13,3 +13,15 @@ def small_jets() -> JetArrays:
     features = rng.normal(size=(n, len(FEATURE_NAMES))).astype(np.float32)
     features[:, 0] += classes  # some class dependence
     return JetArrays(features, one_hot(classes), {"source": "test"})
+
+
+@pytest.fixture(scope="session")
+def generated_jets_file(tmp_path_factory):
+    """3000 jets (600 per class) generated with Pythia 8 + FastJet once per test session."""
+    pytest.importorskip("pythia8mc")
+    pytest.importorskip("fastjet")
+    from qapflow.data.generate.runner import generate_dataset
+
+    out = tmp_path_factory.mktemp("generated") / "jets.h5"
+    generate_dataset(out, 3000, seed=2024, workers=2, progress=False)
+    return out

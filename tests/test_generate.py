@@ -12,7 +12,7 @@ import pytest
 pytest.importorskip("pythia8mc")
 pytest.importorskip("fastjet")
 
-from qapflow.data.generate.runner import generate_dataset, plan_chunks  # noqa: E402
+from qapflow.data.generate.runner import plan_chunks  # noqa: E402
 from qapflow.data.h5file import read_jets  # noqa: E402
 from qapflow.data.schema import CLASSES, FEATURE_NAMES  # noqa: E402
 
@@ -25,10 +25,8 @@ def test_plan_is_balanced_and_covers_every_jet():
 
 
 @pytest.fixture(scope="module")
-def physics_sample(tmp_path_factory):
-    out = tmp_path_factory.mktemp("gen") / "jets.h5"
-    generate_dataset(out, 3000, seed=2024, workers=2, progress=False)
-    return read_jets(out)
+def physics_sample(generated_jets_file):
+    return read_jets(generated_jets_file)
 
 
 def test_generated_file_layout(physics_sample):

@@ -37,6 +37,41 @@ def _data_info(args) -> None:
     print(json.dumps(summary, indent=2) if args.json else format_summary(summary, args.file))
 
 
+def _train(args) -> None:
+    from qapflow.train.config import RunConfig
+    from qapflow.train.run import run_qap
+
+    data = RunConfig.from_yaml(args.config).to_dict() if args.config else RunConfig().to_dict()
+    for key in ("data", "prune", "iterations", "target_sparsity", "folds", "randomize_labels",
+                "max_jets", "fold_epochs", "split_seed"):
+        if getattr(args, key) is not None:
+            data[key] = getattr(args, key)
+    for key, flag in (("bits", "bits"), ("input_bits", "input_bits"), ("scheme", "scheme"),
+                      ("batch_norm", "bn")):
+        if getattr(args, flag) is not None:
+            data["model"][key] = getattr(args, flag)
+    if args.input_bits == 0:
+        data["model"]["input_bits"] = None
+    for key in ("max_epochs", "patience", "batch_size", "lr", "l1", "seed"):
+        if getattr(args, key) is not None:
+            data["train"][key] = getattr(args, key)
+    cfg = RunConfig.from_dict(data, args.config or "flags")
+    if not cfg.data:
+        raise QapflowError("no data: give --data FILE or `data:` in the config")
+    summary = run_qap(cfg, args.out, resume=args.resume, progress=not args.quiet)
+    from qapflow.train.report_table import format_rows
+
+    print(format_rows(summary["iterations"]))
+    print(f"wrote {args.out}/summary.json")
+
+
+def _report(args) -> None:
+    from qapflow.report.plots import report_runs
+
+    for path in report_runs(args.runs, args.out, labels=args.label):
+        print(f"wrote {path}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="qapflow", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -68,6 +103,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_data_info)
+
+    p = commands.add_parser("train", help="QAT training with iterative pruning (FT or LT)")
+    p.add_argument("--config", help="YAML run configuration; flags override it")
+    p.add_argument("--out", required=True, help="run folder (iter_NNN/ per pruning iteration)")
+    p.add_argument("--data", help="jet data file")
+    p.add_argument("--bits", type=int, help="bit width of weights and activations (32: float)")
+    p.add_argument("--input-bits", type=int, help="input quantizer bits (0: float input)")
+    p.add_argument("--scheme", choices=["fixed-point", "scaled-int"])
+    p.add_argument("--prune", choices=["none", "ft", "lt"])
+    p.add_argument("--iterations", type=int, help="pruning iterations after the first training")
+    p.add_argument("--target-sparsity", type=float)
+    p.add_argument("--max-epochs", type=int)
+    p.add_argument("--patience", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--bn", action=argparse.BooleanOptionalAction, default=None)
+    p.add_argument("--l1", type=float, help="L1 penalty lambda on the weights")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--split-seed", type=int)
+    p.add_argument("--folds", type=int, help="k-fold cross-validation over train+validation")
+    p.add_argument("--randomize-labels", type=float, help="fraction of training labels redrawn")
+    p.add_argument("--max-jets", type=int, help="use only the first N jets of the file")
+    p.add_argument("--fold-epochs", type=int, help="fine-tuning epochs after folding BN")
+    p.add_argument("--resume", action="store_true", help="continue after the last finished iteration")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_train)
+
+    p = commands.add_parser("report", help="plots and tables of one or more runs")
+    p.add_argument("runs", nargs="+", help="run folders")
+    p.add_argument("--out", required=True, help="folder for PNG, PDF and CSV files")
+    p.add_argument("--label", action="append", help="legend label per run (in order)")
+    p.set_defaults(func=_report)
     return parser
 
 

@@ -1,0 +1,1 @@
+"""The paper's metrics: accuracy, ROC/AUC, background efficiency, BOPs, neural efficiency."""

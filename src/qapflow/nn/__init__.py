@@ -1,0 +1,1 @@
+"""The quantized jet-tagging network: spec, quantizer schemes, Brevitas builder."""

@@ -1,0 +1,90 @@
+"""Adam + cross-entropy (+ L1), early stopping on validation loss, best-epoch restore.
+
+The data stay as whole tensors; a batch is one index into them, so an epoch has no
+per-sample Python work.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from qapflow.train.masks import PruneMasks
+
+
+@dataclass
+class TrainConfig:
+    max_epochs: int = 250
+    patience: int = 10
+    batch_size: int = 1024
+    lr: float = 1e-3
+    l1: float = 0.0
+    seed: int = 0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def l1_penalty(model: nn.Module) -> torch.Tensor:
+    return sum(lin.weight.abs().sum() for lin in model.linears)
+
+
+def evaluate_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 65536) -> float:
+    model.eval()
+    loss = nn.functional.cross_entropy
+    with torch.no_grad():
+        total = sum(loss(model(x[i : i + batch]), y[i : i + batch], reduction="sum").item()
+                    for i in range(0, len(x), batch))
+    return total / len(x)
+
+
+def train(model: nn.Module, masks: PruneMasks, data: dict[str, torch.Tensor], cfg: TrainConfig,
+          progress: bool = True, desc: str = "training") -> dict:
+    """Train in place; return the history {train_loss, val_loss, best_epoch, epochs}.
+
+    `data` holds x_train, y_train, x_val, y_val. Pruned weights stay exactly zero: their
+    gradients are masked and the weights re-masked after every step.
+    """
+    generator = torch.Generator().manual_seed(cfg.seed)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    x, y = data["x_train"], data["y_train"]
+    masks.apply(model)
+    history = {"train_loss": [], "val_loss": [], "best_epoch": -1}
+    best_loss, best_state, stale = float("inf"), None, 0
+    bar = tqdm(range(cfg.max_epochs), desc=desc, unit="epoch", disable=not progress, leave=False)
+    for epoch in bar:
+        model.train()
+        running, batches = 0.0, 0
+        for idx in torch.randperm(len(x), generator=generator).split(cfg.batch_size):
+            if len(idx) < 2:  # BatchNorm needs two samples
+                continue
+            loss = nn.functional.cross_entropy(model(x[idx]), y[idx])
+            running += loss.item()
+            batches += 1
+            if cfg.l1:
+                loss = loss + cfg.l1 * l1_penalty(model)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            masks.mask_grads(model)
+            optimizer.step()
+            masks.apply(model)
+        val_loss = evaluate_loss(model, data["x_val"], data["y_val"])
+        history["train_loss"].append(running / max(batches, 1))
+        history["val_loss"].append(val_loss)
+        bar.set_postfix(val_loss=f"{val_loss:.4f}")
+        if val_loss < best_loss:
+            best_loss, best_state, stale = val_loss, copy.deepcopy(model.state_dict()), 0
+            history["best_epoch"] = epoch
+        else:
+            stale += 1
+            if stale >= cfg.patience:
+                break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    model.eval()
+    history["epochs"] = len(history["val_loss"])
+    return history
