@@ -1,0 +1,1 @@
+"""Backends: QONNX + IntModel -> a firmware project folder (hls4ml today)."""

@@ -1,0 +1,1 @@
+"""Export: QONNX export of checkpoints, zero-folding transformations, the integer model."""

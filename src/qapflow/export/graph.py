@@ -1,0 +1,136 @@
+"""Read the dense-layer chain of an exported QONNX graph (Gemm form).
+
+input -> [Quant] -> Gemm(x, Quant(W), Quant(b)) -> Relu -> Quant -> Gemm ... -> Gemm -> output
+Analysis only: nothing here changes the graph.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from onnx import NodeProto
+from qonnx.core.modelwrapper import ModelWrapper
+from qonnx.custom_op.general.quant import quant
+
+from qapflow.common.errors import QapflowError
+
+
+class UnsupportedGraph(QapflowError):
+    """The QONNX graph is not a chain of quantized dense layers qapflow can handle."""
+
+
+@dataclass
+class DenseLayer:
+    gemm: NodeProto
+    weight_quant: NodeProto | None  # None: float weights
+    bias_quant: NodeProto | None  # None: float bias
+    relu: NodeProto | None  # None: the output layer
+    act_quant: NodeProto | None
+
+
+@dataclass
+class DenseChain:
+    input_quant: NodeProto | None
+    layers: list[DenseLayer]
+
+
+def _attr(node: NodeProto, name: str, default=None):
+    for a in node.attribute:
+        if a.name == name:
+            return a.s.decode() if a.type == a.STRING else a.i
+    return default
+
+
+def quant_params(model: ModelWrapper, node: NodeProto) -> dict:
+    """scale, zero point, bit width (arrays) and the Quant node's attributes."""
+    params = [model.get_initializer(name) for name in node.input[1:4]]
+    if any(p is None for p in params):
+        raise UnsupportedGraph(f"Quant node {node.name}: scale, zero point and bit width must be constants")
+    scale, zeropt, bitwidth = params
+    return {
+        "scale": np.asarray(scale, dtype=np.float64),
+        "zeropt": np.asarray(zeropt, dtype=np.float64),
+        "bitwidth": np.asarray(bitwidth, dtype=np.float64),
+        "signed": bool(_attr(node, "signed", 1)),
+        "narrow": bool(_attr(node, "narrow", 0)),
+        "rounding_mode": _attr(node, "rounding_mode", "ROUND"),
+    }
+
+
+def quantized_constant(model: ModelWrapper, node: NodeProto) -> np.ndarray:
+    """The values a Quant node applied to a constant tensor produces (float64)."""
+    value = model.get_initializer(node.input[0])
+    if value is None:
+        raise UnsupportedGraph(f"Quant node {node.name} quantizes a non-constant; expected weights or bias")
+    p = quant_params(model, node)
+    return quant(np.asarray(value, np.float64), p["scale"], p["zeropt"], p["bitwidth"], p["signed"],
+                 p["narrow"], p["rounding_mode"])
+
+
+def _only_consumer(model: ModelWrapper, tensor: str) -> NodeProto | None:
+    consumers = model.find_consumers(tensor)
+    if not consumers:
+        return None
+    if len(consumers) > 1:
+        raise UnsupportedGraph(f"tensor {tensor} feeds {len(consumers)} nodes; expected a chain")
+    return consumers[0]
+
+
+def _producer_quant(model: ModelWrapper, tensor: str, role: str, gemm: NodeProto) -> NodeProto | None:
+    producer = model.find_producer(tensor)
+    if producer is None:
+        if model.get_initializer(tensor) is None:
+            raise UnsupportedGraph(f"layer {gemm.name}: {role} is neither a constant nor quantized")
+        return None
+    if producer.op_type != "Quant":
+        raise UnsupportedGraph(f"layer {gemm.name}: {role} comes from {producer.op_type}, expected Quant")
+    return producer
+
+
+def dense_chain(model: ModelWrapper) -> DenseChain:
+    """The graph as a chain of dense layers; UnsupportedGraph names the first node that is not."""
+    if len(model.graph.input) != 1 or len(model.graph.output) != 1:
+        raise UnsupportedGraph("expected one graph input and one graph output")
+    node = _only_consumer(model, model.graph.input[0].name)
+    input_quant = None
+    if node is not None and node.op_type == "Quant":
+        input_quant = node
+        node = _only_consumer(model, node.output[0])
+    layers = []
+    while node is not None:
+        if node.op_type != "Gemm":
+            raise UnsupportedGraph(f"unsupported layer {node.name} ({node.op_type}); qapflow handles "
+                                   "dense layers (Gemm) with ReLU activations")
+        if _attr(node, "transB", 0) != 1 or _attr(node, "transA", 0) != 0 or len(node.input) != 3:
+            raise UnsupportedGraph(f"layer {node.name}: expected Gemm(x, W, b) with transB=1")
+        gemm = node
+        weight_quant = _producer_quant(model, gemm.input[1], "the weight", gemm)
+        bias_quant = _producer_quant(model, gemm.input[2], "the bias", gemm)
+        relu = act_quant = None
+        node = _only_consumer(model, gemm.output[0])
+        if node is not None:
+            if node.op_type != "Relu":
+                raise UnsupportedGraph(f"unsupported activation {node.name} ({node.op_type}) after {gemm.name}")
+            relu = node
+            node = _only_consumer(model, relu.output[0])
+            if node is not None and node.op_type == "Quant":
+                act_quant = node
+                node = _only_consumer(model, act_quant.output[0])
+        layers.append(DenseLayer(gemm, weight_quant, bias_quant, relu, act_quant))
+    if not layers:
+        raise UnsupportedGraph("the graph has no dense layer")
+    return DenseChain(input_quant, layers)
+
+
+def weight_matrix(model: ModelWrapper, layer: DenseLayer) -> np.ndarray:
+    """The layer's weights as used ([out, in]), quantized if they pass through a Quant node."""
+    if layer.weight_quant is not None:
+        return quantized_constant(model, layer.weight_quant)
+    return np.asarray(model.get_initializer(layer.gemm.input[1]), np.float64)
+
+
+def bias_vector(model: ModelWrapper, layer: DenseLayer) -> np.ndarray:
+    if layer.bias_quant is not None:
+        return quantized_constant(model, layer.bias_quant)
+    return np.asarray(model.get_initializer(layer.gemm.input[2]), np.float64)

