@@ -72,6 +72,48 @@ def _report(args) -> None:
         print(f"wrote {path}")
 
 
+def _export(args) -> None:
+    from qapflow.export.qonnx_export import export_checkpoint
+
+    manifest = export_checkpoint(args.source, args.out, fold=args.fold)
+    widths = json.loads(manifest.read_text())["layer_widths"]
+    print(f"wrote {args.out} (layers {widths}) and {manifest}")
+
+
+def _compile(args) -> None:
+    from qapflow.backends.hls4ml_backend import CompileOptions, compile_hls4ml
+
+    if args.backend != "hls4ml":
+        raise QapflowError(f"backend {args.backend!r} is not available yet; use hls4ml")
+    opts = CompileOptions(part=args.part, clock_ns=args.clock_ns, io=args.io, strategy=args.strategy,
+                          reuse=args.reuse, vendor=args.vendor)
+    summary = compile_hls4ml(args.model, args.out, opts)
+    if summary["bit_exact"]:
+        print(f"bit-exact fixed-point project: {summary['nonzero_weights']} non-zero weights, "
+              f"{summary['multiplications_in_code']} multiplications in the generated code")
+    else:
+        print(f"WARNING: NOT BIT-EXACT: {summary['not_bit_exact_reason']}")
+    print(f"wrote {args.out}")
+
+
+def _csim(args) -> int:
+    from qapflow.sim.csim import run_csim
+
+    report = run_csim(args.project, args.data, args.n, vendor=args.vendor_csim, split=args.split)
+    if "samples" in report:
+        print(f"{report['samples']} samples: {report['mismatches_vs_int_model']} mismatches vs the integer "
+              f"model, {report['mismatches_vs_pytorch']} vs PyTorch; accuracy {report['accuracy']['csim']:.4f}")
+    print(f"wrote {args.project}/csim_report.json")
+    return 0 if report["passed"] else 1
+
+
+def _synth(args) -> None:
+    from qapflow.synth.vendor import run_vendor_synth
+
+    resources = run_vendor_synth(args.project, args.tool, args.vivado_synth)
+    print(json.dumps(resources, indent=2))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="qapflow", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -130,6 +172,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_train)
 
+    p = commands.add_parser("export", help="export a checkpoint to QONNX (with a manifest)")
+    p.add_argument("source", help="iteration folder (RUN_DIR/iter_NNN) or checkpoint file")
+    p.add_argument("--out", required=True, help="MODEL.onnx")
+    p.add_argument("--fold", action=argparse.BooleanOptionalAction, default=True,
+                   help="fold pruned zeros: remove dead neurons (default on)")
+    p.set_defaults(func=_export)
+
+    p = commands.add_parser("compile", help="QONNX model -> firmware project")
+    p.add_argument("model", help="MODEL.onnx written by `qapflow export`")
+    p.add_argument("--backend", default="hls4ml", choices=["hls4ml", "rtl"])
+    p.add_argument("--out", required=True, help="project folder")
+    p.add_argument("--part", default="xcu250-figd2104-2L-e")
+    p.add_argument("--clock-ns", type=float, default=5.0)
+    p.add_argument("--io", choices=["parallel", "stream"], default="parallel")
+    p.add_argument("--strategy", choices=["latency", "resource"], default="latency")
+    p.add_argument("--reuse", type=int, default=1)
+    p.add_argument("--vendor", choices=["vivado", "vitis"], default="vitis")
+    p.set_defaults(func=_compile)
+
+    p = commands.add_parser("csim", help="C simulation, compared bit for bit with PyTorch")
+    p.add_argument("project")
+    p.add_argument("--data", required=True, help="jet data file (its test split is used)")
+    p.add_argument("--n", type=int, default=10_000, help="number of samples")
+    p.add_argument("--split", choices=["test", "all"], default="test",
+                   help="test: the training run's test split when --data is its data file")
+    p.add_argument("--vendor-csim", action="store_true", help="run vitis_hls/vivado_hls csim instead")
+    p.set_defaults(func=_csim)
+
+    p = commands.add_parser("synth", help="synthesis and resources.json")
+    p.add_argument("project")
+    p.add_argument("--tool", choices=["vivado", "vitis"], default="vitis")
+    p.add_argument("--vivado-synth", action="store_true", help="also run Vivado logic synthesis")
+    p.set_defaults(func=_synth)
+
     p = commands.add_parser("report", help="plots and tables of one or more runs")
     p.add_argument("runs", nargs="+", help="run folders")
     p.add_argument("--out", required=True, help="folder for PNG, PDF and CSV files")
@@ -141,11 +217,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        args.func(args)
+        return args.func(args) or 0
     except QapflowError as exc:
         print(f"qapflow: error: {exc}", file=sys.stderr)
         return 2
-    return 0
 
 
 if __name__ == "__main__":

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.util.cleanup import cleanup_model
 
-from qapflow.common.atomic import atomic_path
 from qapflow.export.transforms.remove_dead_neurons import RemoveDeadNeurons
 
 
@@ -18,9 +15,3 @@ def fold_zeros(model: ModelWrapper) -> ModelWrapper:
         model.graph.value_info.pop()
     return cleanup_model(model)
 
-
-def fold_zeros_file(src, out) -> Path:
-    model = fold_zeros(ModelWrapper(str(src)))
-    with atomic_path(out) as tmp:
-        model.save(str(tmp))
-    return Path(out)

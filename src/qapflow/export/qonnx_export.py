@@ -18,6 +18,7 @@ from qonnx.util.cleanup import cleanup_model
 from qapflow.common.atomic import atomic_path, write_json
 from qapflow.common.errors import QapflowError
 from qapflow.common.hashing import file_digest
+from qapflow.export.fold import fold_zeros
 from qapflow.metrics.evaluate import model_cost
 from qapflow.train.checkpoint import load_checkpoint
 
@@ -48,8 +49,11 @@ def run_config_of(checkpoint: Path) -> dict:
     return {}
 
 
-def export_checkpoint(source, out) -> Path:
-    """Export `source` (iteration folder or checkpoint) to QONNX at `out`; return the manifest path."""
+def export_checkpoint(source, out, fold: bool = True) -> Path:
+    """Export `source` (iteration folder or checkpoint) to QONNX at `out`; return the manifest path.
+
+    With `fold`, pruned zeros are folded (dead neurons removed, see export.fold).
+    """
     checkpoint = resolve_checkpoint(source)
     model, masks, scaler, meta = load_checkpoint(checkpoint)
     if model.spec.is_float:
@@ -62,6 +66,8 @@ def export_checkpoint(source, out) -> Path:
         raw = Path(tmp) / "raw.onnx"
         export_qonnx(model, torch.zeros(1, model.spec.inputs), export_path=str(raw))
         cleaned = cleanup_model(ModelWrapper(str(raw)))
+        if fold:
+            cleaned = fold_zeros(cleaned)
         with atomic_path(out) as tmp_out:
             cleaned.save(str(tmp_out))
     run_config = run_config_of(checkpoint)
@@ -74,6 +80,8 @@ def export_checkpoint(source, out) -> Path:
         "source_sha256": file_digest(checkpoint),
         "spec": model.spec.to_dict(),
         "bits": model.spec.layer_bits,
+        "zeros_folded": fold,
+        "layer_widths": [[int(d) for d in model_widths] for model_widths in _widths(out)],
         "input_bits": model.spec.input_bits,
         "sparsity": cost["sparsity"],
         "bops": cost["bops"],
@@ -87,6 +95,13 @@ def export_checkpoint(source, out) -> Path:
     path = manifest_path(out)
     write_json(path, manifest)
     return path
+
+
+def _widths(onnx_path) -> list[tuple[int, int]]:
+    from qapflow.export.graph import dense_chain, weight_matrix
+
+    model = ModelWrapper(str(onnx_path))
+    return [weight_matrix(model, layer).shape for layer in dense_chain(model).layers]
 
 
 def read_manifest(onnx_path) -> dict:

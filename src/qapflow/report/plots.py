@@ -84,10 +84,12 @@ def metrics_vs_bops(summaries: dict[str, list[dict]], out: Path) -> list[Path]:
     for ax, (key, title) in zip(axes.flat, panels):
         for label, rows in summaries.items():
             _errorbar(ax, rows, "bops", key, label)
-        ax.set(xscale="log", xlabel="BOPs", ylabel=title)
+        ax.set(xscale="log", xlabel="BOPs")
+        ax.set_title(title, fontsize=9)
         if key != "accuracy":
             ax.set_yscale("log")
     axes.flat[0].legend(fontsize=8)
+    fig.tight_layout()
     return _save(fig, out, "metrics_vs_bops")
 
 

@@ -76,9 +76,9 @@ def build_testbench(prj: Path, summary: dict) -> tuple[Path, float, bool]:
     return binary, seconds, True
 
 
-def run_csim(prj, data_file, n: int = 10_000, vendor: bool = False) -> dict:
+def run_csim(prj, data_file, n: int = 10_000, vendor: bool = False, split: str = "test") -> dict:
     """Simulate `n` test jets; write PRJ/csim_report.json and return it."""
-    prj = Path(prj)
+    prj = Path(prj).resolve()
     summary = read_project(prj)
     if not summary["bit_exact"]:
         raise QapflowError(f"{prj} is not bit-exact ({summary['not_bit_exact_reason']}); csim "
@@ -86,7 +86,7 @@ def run_csim(prj, data_file, n: int = 10_000, vendor: bool = False) -> dict:
     if vendor:
         return run_vendor_csim(prj, summary)
     im = IntModel.load(prj / "int_model.json")
-    x, x_int, labels = test_vectors(data_file, n, summary["scaler"], im, summary.get("data"))
+    x, x_int, labels = test_vectors(data_file, n, summary["scaler"], im, summary.get("data"), split)
     binary, compile_s, rebuilt = build_testbench(prj, summary)
     work = prj / CSIM_DIR
     np.savetxt(work / "inputs.txt", x_int, fmt="%d")

@@ -1,0 +1,1 @@
+"""Synthesis: vendor HLS/Vivado runs and their report parsers (Yosys with the RTL backend)."""
