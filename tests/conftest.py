@@ -17,11 +17,13 @@ def small_jets() -> JetArrays:
 
 @pytest.fixture(scope="session")
 def generated_jets_file(tmp_path_factory):
-    """3000 jets (600 per class) generated with Pythia 8 + FastJet once per test session."""
+    """10,000 jets (2,000 per class) generated with Pythia 8 + FastJet once per test session.
+
+    Training tests use the first 3,000 (max_jets); csim tests simulate all 10,000."""
     pytest.importorskip("pythia8mc")
     pytest.importorskip("fastjet")
     from qapflow.data.generate.runner import generate_dataset
 
     out = tmp_path_factory.mktemp("generated") / "jets.h5"
-    generate_dataset(out, 3000, seed=2024, workers=2, progress=False)
+    generate_dataset(out, 10_000, seed=2024, workers=2, progress=False)
     return out

@@ -30,10 +30,10 @@ def physics_sample(generated_jets_file):
 
 
 def test_generated_file_layout(physics_sample):
-    assert physics_sample.features.shape == (3000, len(FEATURE_NAMES))
+    assert physics_sample.features.shape == (10_000, len(FEATURE_NAMES))
     assert physics_sample.features.dtype == np.float32
     assert physics_sample.labels.dtype == np.uint8
-    assert np.bincount(physics_sample.class_index).tolist() == [600] * 5
+    assert np.bincount(physics_sample.class_index).tolist() == [2000] * 5
     assert int(physics_sample.attrs["seed"]) == 2024
     assert "pythia8mc" in physics_sample.attrs["generator"]
 

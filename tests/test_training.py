@@ -26,6 +26,7 @@ FAST = TrainConfig(max_epochs=4, patience=2, batch_size=256)
 def config(data, **kw) -> RunConfig:
     kw.setdefault("train", FAST)
     kw.setdefault("fold_epochs", 2)
+    kw.setdefault("max_jets", 3000)
     return RunConfig(data=str(data), **kw)
 
 
@@ -137,7 +138,8 @@ def test_bn_folding_keeps_the_function_in_float():
 def _train_cli(data, out, *extra):
     return [sys.executable, "-m", "qapflow.cli", "train", "--data", str(data), "--out", str(out),
             "--bits", "6", "--prune", "ft", "--iterations", "3", "--max-epochs", "3",
-            "--patience", "2", "--batch-size", "256", "--fold-epochs", "1", "--quiet", *extra]
+            "--patience", "2", "--batch-size", "256", "--fold-epochs", "1", "--max-jets", "3000",
+            "--quiet", *extra]
 
 
 def test_killed_run_resumes_and_rewrites_nothing(generated_jets_file, tmp_path):

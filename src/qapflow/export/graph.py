@@ -25,6 +25,7 @@ class DenseLayer:
     gemm: NodeProto
     weight_quant: NodeProto | None  # None: float weights
     bias_quant: NodeProto | None  # None: float bias
+    norm: NodeProto | None  # an unfolded BatchNormalization (scaled-int models keep theirs)
     relu: NodeProto | None  # None: the output layer
     act_quant: NodeProto | None
 
@@ -107,8 +108,11 @@ def dense_chain(model: ModelWrapper) -> DenseChain:
         gemm = node
         weight_quant = _producer_quant(model, gemm.input[1], "the weight", gemm)
         bias_quant = _producer_quant(model, gemm.input[2], "the bias", gemm)
-        relu = act_quant = None
+        relu = act_quant = norm = None
         node = _only_consumer(model, gemm.output[0])
+        if node is not None and node.op_type == "BatchNormalization":
+            norm = node
+            node = _only_consumer(model, norm.output[0])
         if node is not None:
             if node.op_type != "Relu":
                 raise UnsupportedGraph(f"unsupported activation {node.name} ({node.op_type}) after {gemm.name}")
@@ -117,7 +121,7 @@ def dense_chain(model: ModelWrapper) -> DenseChain:
             if node is not None and node.op_type == "Quant":
                 act_quant = node
                 node = _only_consumer(model, act_quant.output[0])
-        layers.append(DenseLayer(gemm, weight_quant, bias_quant, relu, act_quant))
+        layers.append(DenseLayer(gemm, weight_quant, bias_quant, norm, relu, act_quant))
     if not layers:
         raise UnsupportedGraph("the graph has no dense layer")
     return DenseChain(input_quant, layers)

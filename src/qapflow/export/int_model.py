@@ -193,6 +193,8 @@ def int_model_from_qonnx(model: ModelWrapper) -> IntModel:
         name = layer.gemm.name
         if layer.weight_quant is None:
             raise NotBitExact(f"layer {name}: float weights (32-bit layer)")
+        if layer.norm is not None:
+            raise NotBitExact(f"layer {name}: batch norm {layer.norm.name} is not folded into the weights")
         w_spec = _quant_spec(model, layer.weight_quant, f"layer {name} weights")
         acc_exp = in_exp + w_spec.exp
         weight = _as_int(weight_matrix(model, layer), w_spec.exp, f"layer {name} weights")

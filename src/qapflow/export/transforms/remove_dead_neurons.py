@@ -58,6 +58,8 @@ class RemoveDeadNeurons(Transformation):
     def apply(self, model: ModelWrapper):
         chain = dense_chain(model)
         for layer, nxt in zip(chain.layers, chain.layers[1:]):
+            if layer.norm is not None:  # a BN shifts a dead neuron's output: leave it be
+                continue
             w_in = weight_matrix(model, layer)  # [out_k, in_k]
             w_out = weight_matrix(model, nxt)  # [out_k+1, out_k]
             if w_in.shape[0] <= 1:
