@@ -75,9 +75,13 @@ def _report(args) -> None:
 def _export(args) -> None:
     from qapflow.export.qonnx_export import export_checkpoint
 
-    manifest = export_checkpoint(args.source, args.out, fold=args.fold)
-    widths = json.loads(manifest.read_text())["layer_widths"]
-    print(f"wrote {args.out} (layers {widths}) and {manifest}")
+    manifest_path = export_checkpoint(args.source, args.out, fold=args.fold)
+    manifest = json.loads(manifest_path.read_text())
+    qonnx = manifest["qonnx_inference_cost"]
+    print(f"wrote {args.out} (layers {manifest['layer_widths']}) and {manifest_path}")
+    print(f"BOPs: paper formula {manifest['bops']:,.0f} (float-input convention "
+          f"{manifest['bops_float_input']:,.0f}); qonnx inference_cost {qonnx['bops']:,.0f} "
+          f"({qonnx['macs']:,.0f} MACs; no accumulation term)")
 
 
 def _compile(args) -> None:
