@@ -186,3 +186,23 @@ def test_report_draws_the_papers_views(ft_run, tmp_path):
         assert f"{stem}.png" in names and f"{stem}.pdf" in names
     rows = (tmp_path / "rep" / "runs.csv").read_text().splitlines()
     assert len(rows) == 1 + 4 and rows[1].startswith("6bit-ft,")
+
+
+def test_cli_flags_build_a_mixed_precision_narrow_model(generated_jets_file, tmp_path):
+    out = tmp_path / "mixed"
+    subprocess.run([sys.executable, "-m", "qapflow.cli", "train", "--data", str(generated_jets_file),
+                    "--out", str(out), "--bits", "8,6,6,4", "--widths", "32", "16", "16",
+                    "--max-epochs", "2", "--max-jets", "2000", "--no-fold-bn", "--quiet"],
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    model, _, _, _ = iteration(out, 0)
+    assert model.spec.layer_bits == [8, 6, 6, 4] and model.spec.widths == [32, 16, 16]
+    assert not (out / "iter_000" / "folded.pt").exists()
+
+
+def test_config_with_an_unknown_key_names_the_file(tmp_path):
+    from qapflow.common.errors import QapflowError
+
+    path = tmp_path / "cfg.yaml"
+    path.write_text("prune: ft\ntarget_sparsity: 0.5\nlearning_rate: 3\n")
+    with pytest.raises(QapflowError, match=r"cfg.yaml: unknown keys \['learning_rate'\]"):
+        RunConfig.from_yaml(path)

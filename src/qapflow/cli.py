@@ -37,6 +37,11 @@ def _data_info(args) -> None:
     print(json.dumps(summary, indent=2) if args.json else format_summary(summary, args.file))
 
 
+def _bits(text: str):
+    values = [int(v) for v in text.split(",")]
+    return values[0] if len(values) == 1 else values
+
+
 def _train(args) -> None:
     from qapflow.train.config import RunConfig
     from qapflow.train.run import run_qap
@@ -47,9 +52,11 @@ def _train(args) -> None:
         if getattr(args, key) is not None:
             data[key] = getattr(args, key)
     for key, flag in (("bits", "bits"), ("input_bits", "input_bits"), ("scheme", "scheme"),
-                      ("batch_norm", "bn")):
+                      ("batch_norm", "bn"), ("widths", "widths")):
         if getattr(args, flag) is not None:
             data["model"][key] = getattr(args, flag)
+    if args.fold_bn is not None:
+        data["fold_bn"] = args.fold_bn
     if args.input_bits == 0:
         data["model"]["input_bits"] = None
     for key in ("max_epochs", "patience", "batch_size", "lr", "l1", "seed"):
@@ -154,7 +161,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="YAML run configuration; flags override it")
     p.add_argument("--out", required=True, help="run folder (iter_NNN/ per pruning iteration)")
     p.add_argument("--data", help="jet data file")
-    p.add_argument("--bits", type=int, help="bit width of weights and activations (32: float)")
+    p.add_argument("--bits", type=_bits, help="bit width of weights and activations (32: float); "
+                   "one per layer with commas, e.g. 8,6,6,6")
+    p.add_argument("--widths", type=int, nargs="+", help="hidden layer widths (default 64 32 32)")
     p.add_argument("--input-bits", type=int, help="input quantizer bits (0: float input)")
     p.add_argument("--scheme", choices=["fixed-point", "scaled-int"])
     p.add_argument("--prune", choices=["none", "ft", "lt"])
@@ -172,6 +181,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--randomize-labels", type=float, help="fraction of training labels redrawn")
     p.add_argument("--max-jets", type=int, help="use only the first N jets of the file")
     p.add_argument("--fold-epochs", type=int, help="fine-tuning epochs after folding BN")
+    p.add_argument("--fold-bn", action=argparse.BooleanOptionalAction, default=None,
+                   help="fold BN and fine-tune for deployment (fixed-point models)")
     p.add_argument("--resume", action="store_true", help="continue after the last finished iteration")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_train)
