@@ -94,8 +94,14 @@ def _export(args) -> None:
 def _compile(args) -> None:
     from qapflow.backends.hls4ml_backend import CompileOptions, compile_hls4ml
 
-    if args.backend != "hls4ml":
-        raise QapflowError(f"backend {args.backend!r} is not available yet; use hls4ml")
+    if args.backend == "rtl":
+        from qapflow.backends.rtl_backend import compile_rtl
+
+        summary = compile_rtl(args.model, args.out, args.pipeline_stages, args.clock_ns)
+        print(f"bit-exact Verilog (da4ml): {summary['nonzero_weights']} non-zero weights as adder graphs, "
+              f"{summary['pipeline_stages']} pipeline stages, estimated {summary['estimated_cost_luts']:.0f} LUTs")
+        print(f"wrote {args.out}")
+        return
     opts = CompileOptions(part=args.part, clock_ns=args.clock_ns, io=args.io, strategy=args.strategy,
                           reuse=args.reuse, vendor=args.vendor)
     summary = compile_hls4ml(args.model, args.out, opts)
@@ -108,20 +114,33 @@ def _compile(args) -> None:
 
 
 def _csim(args) -> int:
+    from qapflow.backends.hls4ml_backend import read_project
     from qapflow.sim.csim import run_csim
 
-    report = run_csim(args.project, args.data, args.n, vendor=args.vendor_csim, split=args.split)
+    if read_project(args.project).get("backend") == "rtl":
+        from qapflow.sim.verilator import run_verilator
+
+        report = run_verilator(args.project, args.data, args.n, split=args.split)
+        print(f"latency {report['latency_cycles_measured']} cycles measured in simulation "
+              f"(out_valid after {report['latency_cycles_out_valid']}), II 1")
+    else:
+        report = run_csim(args.project, args.data, args.n, vendor=args.vendor_csim, split=args.split)
     if "samples" in report:
         print(f"{report['samples']} samples: {report['mismatches_vs_int_model']} mismatches vs the integer "
-              f"model, {report['mismatches_vs_pytorch']} vs PyTorch; accuracy {report['accuracy']['csim']:.4f}")
+              f"model, {report['mismatches_vs_pytorch']} vs PyTorch")
     print(f"wrote {args.project}/csim_report.json")
     return 0 if report["passed"] else 1
 
 
 def _synth(args) -> None:
-    from qapflow.synth.vendor import run_vendor_synth
+    if args.tool == "yosys":
+        from qapflow.synth.yosys import run_yosys
 
-    resources = run_vendor_synth(args.project, args.tool, args.vivado_synth)
+        resources = run_yosys(args.project, args.family)
+    else:
+        from qapflow.synth.vendor import run_vendor_synth
+
+        resources = run_vendor_synth(args.project, args.tool, args.vivado_synth)
     print(json.dumps(resources, indent=2))
 
 
@@ -204,6 +223,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--strategy", choices=["latency", "resource"], default="latency")
     p.add_argument("--reuse", type=int, default=1)
     p.add_argument("--vendor", choices=["vivado", "vitis"], default="vitis")
+    p.add_argument("--pipeline-stages", type=int, default=0,
+                   help="rtl: number of pipeline stages (0: da4ml's default adder depth per stage)")
     p.set_defaults(func=_compile)
 
     p = commands.add_parser("csim", help="C simulation, compared bit for bit with PyTorch")
@@ -217,7 +238,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("synth", help="synthesis and resources.json")
     p.add_argument("project")
-    p.add_argument("--tool", choices=["vivado", "vitis"], default="vitis")
+    p.add_argument("--tool", choices=["vivado", "vitis", "yosys"], default="vitis")
+    p.add_argument("--family", choices=["xc7", "xcup", "xcu"], default="xc7", help="Yosys Xilinx family")
     p.add_argument("--vivado-synth", action="store_true", help="also run Vivado logic synthesis")
     p.set_defaults(func=_synth)
 

@@ -25,9 +25,10 @@ def require_tool(name: str, hint: str = "") -> str:
     return path
 
 
-def run_tool(cmd: list[str], cwd, log: Path, timeout_s: float) -> float:
+def run_tool(cmd: list[str], cwd, log: Path, timeout_s: float, env: dict | None = None) -> float:
     """Run `cmd` in `cwd`, output appended to `log`; return seconds; raise ToolFailed on error."""
-    require_tool(cmd[0])
+    if env is None or "PATH" not in env:
+        require_tool(cmd[0])
     log = Path(log)
     log.parent.mkdir(parents=True, exist_ok=True)
     start = time.time()
@@ -35,7 +36,8 @@ def run_tool(cmd: list[str], cwd, log: Path, timeout_s: float) -> float:
         f.write(f"$ {' '.join(map(str, cmd))}\n")
         f.flush()
         try:
-            result = subprocess.run(cmd, cwd=cwd, stdout=f, stderr=subprocess.STDOUT, timeout=timeout_s)
+            result = subprocess.run(cmd, cwd=cwd, stdout=f, stderr=subprocess.STDOUT, timeout=timeout_s,
+                                    env=env)
         except subprocess.TimeoutExpired as exc:
             raise ToolFailed(f"{cmd[0]} timed out after {timeout_s:.0f} s (log: {log})") from exc
     if result.returncode != 0:

@@ -1,0 +1,142 @@
+"""QONNX model -> pipelined Verilog with da4ml, from the integer model.
+
+da4ml (distributed arithmetic) turns each constant-matrix multiply into an adder graph:
+pruned zeros cost nothing and no multipliers (DSPs) are needed. The network is traced
+from the IntModel with da4ml's fixed-point operations: constant-matrix products, bias
+adds, and the activation requantization. da4ml rounds only TRN or half-up, so the
+quantizers' round-half-to-even is built from those: for a shift s from scale 2^q to 2^p,
+floor((y + 2^(p-1) - 2^q + b * 2^q) / 2^p), b the bit of y at 2^p (the quotient's LSB),
+which equals round-half-even exactly. (hls4ml 1.3's own da4ml strategy fails on ONNX
+input and pins an older da4ml, so da4ml is driven directly.)
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from importlib.metadata import version
+from pathlib import Path
+
+import numpy as np
+
+from qapflow.backends.identifiers import sanitize
+from qapflow.backends.templates import render
+from qapflow.common.atomic import write_json
+from qapflow.common.errors import QapflowError
+from qapflow.export.int_model import IntLayer, IntModel, NotBitExact, int_model_from_qonnx
+from qapflow.export.qonnx_export import read_manifest
+
+PROJECT_MANIFEST = "qapflow_project.json"
+WIDE = 64  # integer bits wide enough for any intermediate of these networks
+
+
+def _trunc(v, f: int):
+    return v.quantize(k=0, i=WIDE, f=f, overflow_mode="WRAP", round_mode="TRN")
+
+
+def _requantize(acc, layer: IntLayer):
+    """ReLU, round half to even from 2^acc_exp to 2^act.exp, saturate to the unsigned grid."""
+    act = layer.act
+    y = acc.relu()
+    p, q = act.exp, layer.acc_exp
+    if p > q:
+        lsb = _trunc(y, -p) - _trunc(y, -(p + 1))  # the bit of y at 2^p, times 2^p
+        y = y + (2.0 ** (p - 1) - 2.0**q) + lsb * 2.0 ** (q - p)
+    return y.quantize(k=0, i=act.bits + p, f=-p, overflow_mode="SAT", round_mode="TRN")
+
+
+def trace_int_model(im: IntModel):
+    """The IntModel as a da4ml combinational logic (CombLogic)."""
+    from da4ml.trace import FixedVariableArray, comb_trace
+
+    n_in = im.layers[0].weight.shape[1]
+    spec = im.input
+    inp = FixedVariableArray.from_kif(np.full(n_in, int(spec.signed)), np.full(n_in, spec.bits - int(spec.signed) + spec.exp),
+                                      np.full(n_in, -spec.exp))
+    x = inp
+    for layer in im.layers:
+        weights = layer.weight.T.astype(np.float64) * 2.0**layer.weight_exp  # [in, out], exact
+        acc = x @ weights + layer.bias.astype(np.float64) * 2.0**layer.acc_exp
+        x = _requantize(acc, layer) if layer.act is not None else acc
+    return comb_trace(inp, x)
+
+
+def io_layout(kifs) -> list[dict]:
+    """Bit offset, width, sign and fraction bits of each packed port element."""
+    out, offset = [], 0
+    for k, i, f in zip(*kifs):
+        width = int(k) + int(i) + int(f)
+        out.append({"offset": offset, "width": width, "signed": bool(k), "frac": int(f)})
+        offset += width
+    return out
+
+
+def compile_rtl(model_path, out, pipeline_stages: int = 0, clock_ns: float = 5.0,
+                part: str = "xcvu13p-flga2577-2-e", project_name: str = "qapflow_net") -> dict:
+    """Write Verilog, the integer model and the testbench sources into `out`."""
+    from da4ml.codegen import RTLModel
+    from da4ml.codegen.rtl.rtl_model import get_io_kifs
+
+    model_path, out = Path(model_path), Path(out)
+    export_manifest = read_manifest(model_path)
+    from qapflow.backends.hls4ml_backend import load_qonnx
+
+    try:
+        im = int_model_from_qonnx(load_qonnx(model_path))
+    except NotBitExact as exc:
+        raise QapflowError(f"{model_path}: the RTL backend needs a fixed-point model: {exc}") from exc
+    core = sanitize(project_name, "qapflow_net")
+    top = f"{core}_top"
+    comb = trace_int_model(im)
+    # latency_cutoff: the adder depth per pipeline stage; fewer, deeper stages for a larger value
+    cutoff = max(1.0, comb.latency[1] / pipeline_stages) if pipeline_stages > 0 else 5.0
+    if out.exists():
+        if not (out / PROJECT_MANIFEST).exists() and any(out.iterdir()):
+            raise QapflowError(f"{out} exists and is not a qapflow project; choose another --out")
+        shutil.rmtree(out)
+    with tempfile.TemporaryDirectory(dir=out.parent if out.parent.exists() else None) as tmp:
+        build = Path(tmp) / "prj"
+        rtl = RTLModel(comb, core, build, flavor="verilog", latency_cutoff=cutoff, clock_period=clock_ns,
+                       part_name=part)
+        rtl.write()
+        stages = len(rtl._pipe.solutions) if rtl._pipe is not None else 0
+        inp_kifs, out_kifs = get_io_kifs(rtl._pipe if rtl._pipe is not None else comb)
+        in_layout, out_layout = io_layout(inp_kifs), io_layout(out_kifs)
+        in_width = sum(e["width"] for e in in_layout)
+        out_width = sum(e["width"] for e in out_layout)
+        # registers on the data path: the input register plus one per stage (da4ml's layout)
+        registers = stages + 1 if stages else 1
+        (build / "src" / f"{top}.v").write_text(render(
+            "rtl_top.v.tmpl", top=top, core=core, in_width=in_width, out_width=out_width,
+            latency=max(registers, 2), input_exp=im.input.exp))
+        shutil.move(str(build), str(out))
+    im.save(out / "int_model.json")
+    summary = {
+        "stage": "compile",
+        "backend": "rtl",
+        "da4ml_version": version("da4ml"),
+        "project_name": core,
+        "top": top,
+        "source_model": str(model_path.resolve()),
+        "bit_exact": True,
+        "pipeline_stages": stages,
+        "pipeline_registers": registers,
+        "estimated_cost_luts": float(comb.cost),
+        "nonzero_weights": im.nonzero_weights,
+        "multiplications_in_code": 0,
+        "layer_widths": [list(l.weight.shape) for l in im.layers],
+        "input": im.input.__dict__,
+        "output_exp": im.output_exp(),
+        "io": {"inputs": in_layout, "outputs": out_layout},
+        "options": {"pipeline_stages": pipeline_stages, "clock_ns": clock_ns, "part": part},
+        "scaler": export_manifest["scaler"],
+        "data": export_manifest.get("data"),
+    }
+    write_json(out / PROJECT_MANIFEST, summary)
+    return summary
+
+
+def verilog_sources(prj) -> list[Path]:
+    src = Path(prj) / "src"
+    return sorted(p for p in src.rglob("*.v"))

