@@ -89,6 +89,9 @@ def compile_rtl(model_path, out, pipeline_stages: int = 0, clock_ns: float = 5.0
     core = sanitize(project_name, "qapflow_net")
     top = f"{core}_top"
     comb = trace_int_model(im)
+    if not any(w.any() for w in (im.layers[0].weight,)):
+        raise QapflowError(f"{model_path}: the pruned network's output depends on no input (all "
+                           "first-layer weights are zero); there is no circuit to build")
     # latency_cutoff: the adder depth per pipeline stage; fewer, deeper stages for a larger value
     cutoff = max(1.0, comb.latency[1] / pipeline_stages) if pipeline_stages > 0 else 5.0
     if out.exists():

