@@ -24,7 +24,7 @@ from qapflow.train.trainer import TrainConfig  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def rtl_project(generated_jets_file, tmp_path_factory):
+def rtl_root(generated_jets_file, tmp_path_factory):
     """A 6-bit model FT-pruned to 90%, exported with zeros folded, compiled to RTL."""
     root = tmp_path_factory.mktemp("rtl")
     cfg = RunConfig(data=str(generated_jets_file), model=ModelSpec(bits=6), prune="ft", target_sparsity=0.9,
@@ -33,7 +33,12 @@ def rtl_project(generated_jets_file, tmp_path_factory):
     last = summary["iterations"][-1]["iteration"]
     export_checkpoint(root / "run" / f"iter_{last:03d}", root / "m.onnx")
     compile_rtl(root / "m.onnx", root / "prj")
-    return root / "prj"
+    return root
+
+
+@pytest.fixture(scope="module")
+def rtl_project(rtl_root):
+    return rtl_root / "prj"
 
 
 def test_rtl_simulation_is_bit_exact_with_measured_latency(rtl_project, generated_jets_file):
@@ -96,3 +101,20 @@ def test_rtl_refuses_a_model_that_is_not_fixed_point(tmp_path):
     manifest_path(tmp_path / "s.onnx").write_text(json.dumps({"scaler": {}, "data": {}}))
     with pytest.raises(QapflowError, match="needs a fixed-point model"):
         compile_rtl(tmp_path / "s.onnx", tmp_path / "prj")
+
+
+def test_compare_tabulates_bops_against_luts_and_caches(rtl_root, tmp_path):
+    from qapflow.compare.compare import compare_run
+
+    out = tmp_path / "cmp"
+    summary = compare_run(rtl_root / "run", out, "rtl", [6, 9], n=2000, progress=False)
+    rows = summary["rows"]
+    assert [r["iteration"] for r in rows] == [6, 9]
+    assert all(r["sim_mismatches"] == 0 and r["DSP"] == 0 and r["LUT"] > 0 for r in rows)
+    assert rows[0]["LUT"] > rows[-1]["LUT"]  # more pruning, fewer LUTs
+    assert rows[0]["bops"] > rows[-1]["bops"]
+    assert summary["pearson_bops_luts"] is not None and summary["pearson_bops_luts"] > 0
+    assert (out / "compare.csv").read_text().count("\n") == 4
+    stamps = {p: p.stat().st_mtime_ns for p in out.rglob("resources.json")}
+    compare_run(rtl_root / "run", out, "rtl", [6, 9], n=2000, progress=False)  # all cached
+    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps

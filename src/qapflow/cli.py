@@ -144,6 +144,21 @@ def _synth(args) -> None:
     print(json.dumps(resources, indent=2))
 
 
+def _compare(args) -> None:
+    from qapflow.compare.compare import COLUMNS, compare_run
+
+    iterations = [int(v) for v in args.iterations.split(",")] if args.iterations else None
+    summary = compare_run(args.run, args.out, args.backend, iterations, args.data, args.n, args.family,
+                          progress=not args.quiet)
+    print("  ".join(COLUMNS))
+    for row in summary["rows"]:
+        print("  ".join("-" if row[c] is None else (f"{row[c]:.4g}" if isinstance(row[c], float) else str(row[c]))
+                        for c in COLUMNS))
+    print(f"Pearson r(BOPs, LUTs) = {summary['pearson_bops_luts']}, "
+          f"r(qonnx BOPs, LUTs) = {summary['pearson_qonnx_bops_luts']}")
+    print(f"wrote {args.out}/compare.csv, compare.json")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="qapflow", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -242,6 +257,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--family", choices=["xc7", "xcup", "xcu"], default="xc7", help="Yosys Xilinx family")
     p.add_argument("--vivado-synth", action="store_true", help="also run Vivado logic synthesis")
     p.set_defaults(func=_synth)
+
+    p = commands.add_parser("compare", help="BOPs vs synthesized resources over a pruning run")
+    p.add_argument("run", help="RUN_DIR of `qapflow train`")
+    p.add_argument("--backend", choices=["rtl", "hls4ml"], default="rtl")
+    p.add_argument("--out", required=True)
+    p.add_argument("--iterations", help="comma-separated iterations (default: all)")
+    p.add_argument("--data", help="data file for the simulations (default: the run's)")
+    p.add_argument("--n", type=int, default=10_000)
+    p.add_argument("--family", choices=["xc7", "xcup", "xcu"], default="xc7")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_compare)
 
     p = commands.add_parser("report", help="plots and tables of one or more runs")
     p.add_argument("runs", nargs="+", help="run folders")
