@@ -159,6 +159,15 @@ def _compare(args) -> None:
     print(f"wrote {args.out}/compare.csv, compare.json")
 
 
+def _run(args) -> None:
+    from qapflow.flow.runner import run_flow
+
+    report = run_flow(args.flow, smoke=args.smoke, progress=not args.quiet)
+    for stage, entry in report["stages"].items():
+        print(f"{stage:<8} {entry['status']:<7} {entry.get('seconds', 0):8.1f} s")
+    print(f"wrote {report['workdir']}/flow_report.json")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="qapflow", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -257,6 +266,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--family", choices=["xc7", "xcup", "xcu"], default="xc7", help="Yosys Xilinx family")
     p.add_argument("--vivado-synth", action="store_true", help="also run Vivado logic synthesis")
     p.set_defaults(func=_synth)
+
+    p = commands.add_parser("run", help="run a YAML flow (data to report), cached stage by stage")
+    p.add_argument("flow", help="FLOW.yaml, e.g. flows/jet_tagging.yaml")
+    p.add_argument("--smoke", action="store_true", help="the flow's small sizes, for a quick look")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_run)
 
     p = commands.add_parser("compare", help="BOPs vs synthesized resources over a pruning run")
     p.add_argument("run", help="RUN_DIR of `qapflow train`")

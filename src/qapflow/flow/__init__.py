@@ -1,0 +1,1 @@
+"""The YAML flow runner: stages in order, each cached by the digest of its inputs."""

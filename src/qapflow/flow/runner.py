@@ -1,0 +1,237 @@
+"""`qapflow run FLOW.yaml`: data -> train -> export -> compile -> csim -> synth -> compare -> report.
+
+A flow is plain YAML (see flows/jet_tagging.yaml). Every stage writes its outputs under the
+flow's workdir and a record WORKDIR/.stages/<stage>.json with the digest of its inputs
+(its settings and the files it reads) and its wall time. A stage whose record matches is
+skipped, so a re-run redoes only what changed, and a killed run resumes (the generator and
+the trainer also resume inside their stages).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+import time
+from pathlib import Path
+
+import yaml
+
+from qapflow.common.atomic import write_json
+from qapflow.common.errors import QapflowError
+from qapflow.common.hashing import file_digest, settings_digest
+from qapflow.common.tools import ToolNotFound
+
+STAGES = ("data", "train", "export", "compile", "csim", "synth", "compare", "report")
+
+
+def _merge(base: dict, extra: dict) -> dict:
+    out = copy.deepcopy(base)
+    for key, value in (extra or {}).items():
+        out[key] = _merge(out.get(key, {}), value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def load_flow(path, smoke: bool = False) -> dict:
+    try:
+        flow = yaml.safe_load(Path(path).read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise QapflowError(f"{path}: cannot read the flow: {exc}") from exc
+    if not isinstance(flow, dict) or "stages" not in flow:
+        raise QapflowError(f"{path}: a flow is a mapping with a 'stages' key")
+    unknown = sorted(set(flow["stages"]) - set(STAGES))
+    if unknown:
+        raise QapflowError(f"{path}: unknown stages {unknown}; known: {list(STAGES)}")
+    if smoke:
+        flow["stages"] = _merge(flow["stages"], flow.get("smoke", {}))
+    flow["workdir"] = str(flow.get("workdir", f"runs/{Path(path).stem}")) + ("_smoke" if smoke else "")
+    return flow
+
+
+class FlowRunner:
+    def __init__(self, flow: dict, base_dir: Path, progress: bool = True):
+        self.flow = flow
+        self.base_dir = base_dir
+        self.work = (base_dir / flow["workdir"]).resolve()
+        self.progress = progress
+        self.timings: dict[str, dict] = {}
+
+    # -- caching ------------------------------------------------------------------------------
+    def _record_path(self, stage: str) -> Path:
+        return self.work / ".stages" / f"{stage}.json"
+
+    def _digest(self, stage: str, inputs: list[Path]) -> str:
+        files = {str(p): file_digest(p) for p in inputs}
+        return settings_digest({"settings": self.flow["stages"].get(stage), "files": files})
+
+    def _run_stage(self, stage: str, inputs: list[Path], action) -> None:
+        digest = self._digest(stage, inputs)
+        record = self._record_path(stage)
+        if record.exists() and json.loads(record.read_text()).get("digest") == digest:
+            self.timings[stage] = {"status": "cached", **json.loads(record.read_text())}
+            print(f"[{stage}] cached")
+            return
+        print(f"[{stage}] running")
+        start = time.time()
+        result = action() or {}
+        seconds = time.time() - start
+        entry = {"digest": digest, "seconds": seconds, **result}
+        write_json(record, entry)
+        self.timings[stage] = {"status": "ran", **entry}
+        print(f"[{stage}] done in {seconds:.1f} s")
+
+    # -- stages -------------------------------------------------------------------------------
+    @property
+    def data_file(self) -> Path:
+        return self.work / "data" / "jets.h5"
+
+    @property
+    def train_dir(self) -> Path:
+        return self.work / "train"
+
+    @property
+    def model_file(self) -> Path:
+        return self.work / "export" / "model.onnx"
+
+    def project(self, backend: str) -> Path:
+        return self.work / f"prj_{backend}"
+
+    def backends(self) -> list[str]:
+        return list(self.flow["stages"].get("compile", {}).get("backends", ["hls4ml"]))
+
+    def data(self) -> dict:
+        from qapflow.data.generate.runner import generate_dataset
+
+        s = self.flow["stages"]["data"]
+        if s.get("file"):  # a given file instead of generating one
+            self.data_file.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(self.base_dir / s["file"], self.data_file)
+        else:
+            generate_dataset(self.data_file, s["jets"], s.get("seed", 0), s.get("workers", 1),
+                             progress=self.progress)
+        return {"file": str(self.data_file)}
+
+    def train(self) -> dict:
+        from qapflow.train.config import RunConfig
+        from qapflow.train.run import run_qap
+        from qapflow.train.trainer import TrainConfig
+
+        s = dict(self.flow["stages"]["train"])
+        base = RunConfig.from_yaml(self.base_dir / s.pop("config")).to_dict() if "config" in s else {}
+        # trainer settings may be given flat (max_epochs: 20) as well as under train:
+        flat = {k: s.pop(k) for k in list(s) if k in TrainConfig.__dataclass_fields__}
+        s["train"] = {**s.get("train", {}), **flat}
+        cfg = RunConfig.from_dict(_merge(base, {**s, "data": str(self.data_file)}), "flow train stage")
+        if self.train_dir.exists():  # its inputs changed (or it was killed): resume if the config is the same
+            saved = self.train_dir / "config.json"
+            if saved.exists() and json.loads(saved.read_text()) != json.loads(json.dumps(cfg.to_dict())):
+                shutil.rmtree(self.train_dir)
+        summary = run_qap(cfg, self.train_dir, resume=True, progress=self.progress)
+        return {"iterations": len(summary["iterations"])}
+
+    def last_iteration(self) -> Path:
+        iters = sorted(p.parent for p in self.train_dir.glob("iter_*/metrics.json"))
+        if not iters:
+            raise QapflowError(f"{self.train_dir}: no finished iteration")
+        return iters[-1]
+
+    def export(self) -> dict:
+        from qapflow.export.qonnx_export import export_checkpoint
+
+        it = self.flow["stages"]["export"].get("iteration", "last")
+        source = self.last_iteration() if it == "last" else self.train_dir / f"iter_{int(it):03d}"
+        export_checkpoint(source, self.model_file)
+        return {"source": str(source)}
+
+    def compile(self) -> dict:
+        out = {}
+        s = self.flow["stages"]["compile"]
+        for backend in self.backends():
+            if backend == "rtl":
+                from qapflow.backends.rtl_backend import compile_rtl
+
+                summary = compile_rtl(self.model_file, self.project("rtl"), s.get("pipeline_stages", 0))
+            else:
+                from qapflow.backends.hls4ml_backend import CompileOptions, compile_hls4ml
+
+                summary = compile_hls4ml(self.model_file, self.project("hls4ml"),
+                                         CompileOptions(**s.get("hls4ml", {})))
+            out[backend] = {"bit_exact": summary["bit_exact"], "nonzero_weights": summary["nonzero_weights"]}
+        return out
+
+    def csim(self) -> dict:
+        n = self.flow["stages"]["csim"].get("n", 10_000)
+        out = {}
+        for backend in self.backends():
+            if backend == "rtl":
+                from qapflow.sim.verilator import run_verilator
+
+                report = run_verilator(self.project("rtl"), self.data_file, n)
+            else:
+                from qapflow.sim.csim import run_csim
+
+                report = run_csim(self.project("hls4ml"), self.data_file, n)
+            if not report["passed"]:
+                raise QapflowError(f"{backend} simulation does not match: see {self.project(backend)}/csim_report.json")
+            out[backend] = {k: report.get(k) for k in ("samples", "mismatches_vs_int_model", "mismatches_vs_pytorch",
+                                                        "latency_cycles_measured", "run_seconds", "build_seconds",
+                                                        "compile_seconds")}
+        return out
+
+    def synth(self) -> dict:
+        s = self.flow["stages"]["synth"]
+        out = {}
+        for backend in self.backends():
+            if backend == "rtl":
+                from qapflow.synth.yosys import run_yosys
+
+                r = run_yosys(self.project("rtl"), s.get("family", "xc7"))
+                out["rtl"] = {k: r[k] for k in ("LUT", "FF", "CARRY", "DSP", "seconds")}
+            else:
+                from qapflow.synth.vendor import run_vendor_synth
+
+                try:
+                    out["hls4ml"] = run_vendor_synth(self.project("hls4ml"), s.get("vendor", "vitis"))
+                except ToolNotFound as exc:
+                    print(f"[synth] hls4ml project NOT synthesized: {exc}")
+                    out["hls4ml"] = {"skipped": str(exc)}
+        return out
+
+    def compare(self) -> dict:
+        from qapflow.compare.compare import compare_run
+
+        s = self.flow["stages"]["compare"]
+        summary = compare_run(self.train_dir, self.work / "compare", s.get("backend", "rtl"), s.get("iterations"),
+                              self.data_file, s.get("n", 2000), s.get("family", "xc7"), self.progress)
+        return {"pearson_bops_luts": summary["pearson_bops_luts"]}
+
+    def report(self) -> dict:
+        from qapflow.report.plots import report_runs
+
+        paths = report_runs([self.train_dir], self.work / "report", labels=[self.flow.get("name", "run")])
+        return {"files": len(paths)}
+
+    # -- the flow -----------------------------------------------------------------------------
+    def run(self) -> dict:
+        inputs = {
+            "data": lambda: [],
+            "train": lambda: [self.data_file],
+            "export": lambda: [self.last_iteration() / "metrics.json"],
+            "compile": lambda: [self.model_file],
+            "csim": lambda: [self.project(b) / "qapflow_project.json" for b in self.backends()] + [self.data_file],
+            "synth": lambda: [self.project(b) / "qapflow_project.json" for b in self.backends()],
+            "compare": lambda: [p for p in sorted(self.train_dir.glob("iter_*/metrics.json"))],
+            "report": lambda: [self.train_dir / "summary.json"],
+        }
+        for stage in STAGES:
+            if stage in self.flow["stages"]:
+                self._run_stage(stage, inputs[stage](), getattr(self, stage))
+        report = {"workdir": str(self.work), "stages": self.timings}
+        write_json(self.work / "flow_report.json", report)
+        return report
+
+
+def run_flow(path, smoke: bool = False, progress: bool = True) -> dict:
+    path = Path(path)
+    flow = load_flow(path, smoke)
+    return FlowRunner(flow, Path.cwd(), progress).run()
