@@ -85,6 +85,9 @@ def run_csim(prj, data_file, n: int = 10_000, vendor: bool = False, split: str =
                            "compares exactly and cannot pass for it")
     if vendor:
         return run_vendor_csim(prj, summary)
+    if summary.get("options", {}).get("io") == "stream":
+        raise QapflowError(f"{prj} is an io_stream project; the g++ harness drives io_parallel tops "
+                           "(use --vendor-csim where the vendor tools exist)")
     im = IntModel.load(prj / "int_model.json")
     x, x_int, labels = test_vectors(data_file, n, summary["scaler"], im, summary.get("data"), split)
     binary, compile_s, rebuilt = build_testbench(prj, summary)
