@@ -64,7 +64,7 @@ def test_non_finite_values(tmp_path, small_jets, value, word):
     small_jets.features[3, 14] = value
     path = tmp_path / "jets.pq"
     write_parquet(path, small_jets)
-    expect_error(path, rf"1 non-finite feature values \(NaN/inf\), first at jet 3, feature j_mass_mmdt")
+    expect_error(path, r"1 non-finite feature values \(NaN/inf\), first at jet 3, feature j_mass_mmdt")
 
 
 def test_unknown_class_label(tmp_path, small_jets):

@@ -1,6 +1,5 @@
 """Jet generation: recognisable physics, determinism, and resume after a kill."""
 
-import os
 import signal
 import subprocess
 import sys

@@ -114,7 +114,7 @@ def _compile(args) -> None:
 
 
 def _csim(args) -> int:
-    from qapflow.backends.hls4ml_backend import read_project
+    from qapflow.backends.project import read_project
     from qapflow.sim.csim import run_csim
 
     if read_project(args.project).get("backend") == "rtl":

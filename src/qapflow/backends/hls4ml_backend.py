@@ -9,10 +9,6 @@ hls4ml's defaults, and is marked `bit_exact: false`.
 
 from __future__ import annotations
 
-import json
-import math
-import shutil
-import tempfile
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
@@ -25,13 +21,13 @@ from qonnx.util.cleanup import cleanup_model
 
 from qapflow.backends import hls4ml_sparse
 from qapflow.backends.identifiers import sanitize
+from qapflow.backends.project import PROJECT_MANIFEST, build_into
 from qapflow.common.atomic import write_json
 from qapflow.common.errors import DataFormatError, QapflowError
 from qapflow.export.graph import dense_chain
 from qapflow.export.int_model import IntModel, NotBitExact, int_model_from_qonnx
 from qapflow.export.qonnx_export import read_manifest
 
-PROJECT_MANIFEST = "qapflow_project.json"
 DEFAULT_PART = "xcu250-figd2104-2L-e"
 
 
@@ -141,19 +137,13 @@ def compile_hls4ml(model_path, out, opts: CompileOptions | None = None) -> dict:
     config = hls_config(prepared, im, opts)
     if opts.sparse_kernel:
         hls4ml_sparse.register()
-    if out.exists():
-        if not (out / PROJECT_MANIFEST).exists() and any(out.iterdir()):
-            raise QapflowError(f"{out} exists and is not a qapflow project; choose another --out")
-        shutil.rmtree(out)
-    with tempfile.TemporaryDirectory(dir=out.parent if out.parent.exists() else None) as tmp:
-        build = Path(tmp) / "prj"
+    with build_into(out) as build:
         hls_model = hls4ml.converters.convert_from_onnx_model(
             prepared, output_dir=str(build), project_name=project, backend=opts.vendor.capitalize(),
             io_type=f"io_{opts.io}", part=opts.part, clock_period=opts.clock_ns, hls_config=config)
         if im is not None:
             narrow_dense_results(hls_model, im)
         hls_model.write()
-        shutil.move(str(build), str(out))
     code_gen = (out / "firmware" / "nnet_utils" / "nnet_code_gen.h").read_text()
     multiplications = hls4ml_sparse.count_multiplications(code_gen)
     summary = {
@@ -179,10 +169,3 @@ def compile_hls4ml(model_path, out, opts: CompileOptions | None = None) -> dict:
     write_json(out / PROJECT_MANIFEST, summary)
     return summary
 
-
-def read_project(prj) -> dict:
-    path = Path(prj) / PROJECT_MANIFEST
-    if not path.exists():
-        raise QapflowError(f"{prj}: not a qapflow project (no {PROJECT_MANIFEST}); "
-                           "make one with `qapflow compile`")
-    return json.loads(path.read_text())

@@ -12,22 +12,19 @@ input and pins an older da4ml, so da4ml is driven directly.)
 
 from __future__ import annotations
 
-import json
-import shutil
-import tempfile
 from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
 
 from qapflow.backends.identifiers import sanitize
+from qapflow.backends.project import PROJECT_MANIFEST, build_into
 from qapflow.backends.templates import render
 from qapflow.common.atomic import write_json
 from qapflow.common.errors import QapflowError
 from qapflow.export.int_model import IntLayer, IntModel, NotBitExact, int_model_from_qonnx
 from qapflow.export.qonnx_export import read_manifest
 
-PROJECT_MANIFEST = "qapflow_project.json"
 WIDE = 64  # integer bits wide enough for any intermediate of these networks
 
 
@@ -94,12 +91,7 @@ def compile_rtl(model_path, out, pipeline_stages: int = 0, clock_ns: float = 5.0
                            "first-layer weights are zero); there is no circuit to build")
     # latency_cutoff: the adder depth per pipeline stage; fewer, deeper stages for a larger value
     cutoff = max(1.0, comb.latency[1] / pipeline_stages) if pipeline_stages > 0 else 5.0
-    if out.exists():
-        if not (out / PROJECT_MANIFEST).exists() and any(out.iterdir()):
-            raise QapflowError(f"{out} exists and is not a qapflow project; choose another --out")
-        shutil.rmtree(out)
-    with tempfile.TemporaryDirectory(dir=out.parent if out.parent.exists() else None) as tmp:
-        build = Path(tmp) / "prj"
+    with build_into(out) as build:
         rtl = RTLModel(comb, core, build, flavor="verilog", latency_cutoff=cutoff, clock_period=clock_ns,
                        part_name=part)
         rtl.write()
@@ -113,7 +105,6 @@ def compile_rtl(model_path, out, pipeline_stages: int = 0, clock_ns: float = 5.0
         (build / "src" / f"{top}.v").write_text(render(
             "rtl_top.v.tmpl", top=top, core=core, in_width=in_width, out_width=out_width,
             latency=max(registers, 2), input_exp=im.input.exp))
-        shutil.move(str(build), str(out))
     im.save(out / "int_model.json")
     summary = {
         "stage": "compile",

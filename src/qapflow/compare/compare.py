@@ -142,6 +142,8 @@ def plot(rows: list[dict], out: Path, backend: str) -> list[Path]:
         for r in have:
             ax.annotate(f"{r['sparsity']:.0%}", (r[key], r["LUT"]), fontsize=7)
         ax.set(xlabel=label, ylabel="LUTs", title=f"{backend}: LUTs vs {label}")
+        ax.ticklabel_format(axis="x", style="sci", scilimits=(0, 3))
+    fig.suptitle("labels: measured fraction of zero weights", fontsize=8)
     fig.tight_layout()
     for ext in ("png", "pdf"):
         path = out / f"luts_vs_bops.{ext}"

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qapflow.backends.hls4ml_backend import read_project
+from qapflow.backends.project import read_project
 from qapflow.backends.templates import render
 from qapflow.common.atomic import write_json
 from qapflow.common.errors import QapflowError

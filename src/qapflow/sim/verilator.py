@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qapflow.backends.hls4ml_backend import read_project
+from qapflow.backends.project import read_project
 from qapflow.backends.rtl_backend import verilog_sources
 from qapflow.backends.templates import render
 from qapflow.common.atomic import write_json

@@ -11,7 +11,7 @@ import contextlib
 import io
 from pathlib import Path
 
-from qapflow.backends.hls4ml_backend import read_project
+from qapflow.backends.project import read_project
 from qapflow.common.atomic import write_json
 from qapflow.common.errors import QapflowError
 from qapflow.common.tools import ToolNotFound, require_tool, run_tool

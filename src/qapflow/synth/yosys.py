@@ -12,7 +12,7 @@ import shutil
 import time
 from pathlib import Path
 
-from qapflow.backends.hls4ml_backend import read_project
+from qapflow.backends.project import read_project
 from qapflow.backends.rtl_backend import verilog_sources
 from qapflow.common.atomic import write_json
 from qapflow.common.errors import QapflowError
