@@ -8,7 +8,6 @@ Base URLs can be pointed at a mirror (or a local test server) by argument or env
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import urllib.error
@@ -20,6 +19,7 @@ from urllib.parse import urlparse
 from tqdm import tqdm
 
 from qapflow.common.errors import DownloadError
+from qapflow.common.hashing import file_digest
 
 OPENML_DATASET_ID = 42468
 ZENODO_RECORD_ID = 3602254
@@ -95,14 +95,6 @@ def zenodo_files(api: str = ZENODO_API) -> list[RemoteFile]:
     return files
 
 
-def md5_of(path: Path) -> str:
-    h = hashlib.md5()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(BLOCK), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def fetch(remote: RemoteFile, cache_dir: Path, progress: bool = True) -> Path:
     """Download `remote` into `cache_dir`, resuming a partial `.part` file; verify its MD5.
 
@@ -110,7 +102,7 @@ def fetch(remote: RemoteFile, cache_dir: Path, progress: bool = True) -> Path:
     """
     cache_dir.mkdir(parents=True, exist_ok=True)
     final = cache_dir / remote.name
-    if final.exists() and (remote.md5 is None or md5_of(final) == remote.md5):
+    if final.exists() and (remote.md5 is None or file_digest(final, 'md5') == remote.md5):
         return final
     part = cache_dir / (remote.name + ".part")
     have = part.stat().st_size if part.exists() else 0
@@ -137,7 +129,7 @@ def fetch(remote: RemoteFile, cache_dir: Path, progress: bool = True) -> Path:
                     f.write(block)
                     bar.update(len(block))
     if remote.md5 is not None:
-        got = md5_of(part)
+        got = file_digest(part, 'md5')
         if got != remote.md5:
             part.unlink()
             raise DownloadError(

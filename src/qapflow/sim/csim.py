@@ -22,7 +22,7 @@ from qapflow.common.errors import QapflowError
 from qapflow.common.tools import ToolNotFound, run_tool
 from qapflow.export.int_model import IntModel
 from qapflow.sim.compare import accuracy, mismatch_report
-from qapflow.sim.pytorch_ref import pytorch_outputs, source_checkpoint
+from qapflow.sim.pytorch_ref import pytorch_reference
 from qapflow.sim.vectors import test_vectors
 
 CSIM_DIR = "qapflow_csim"
@@ -101,15 +101,12 @@ def run_csim(prj, data_file, n: int = 10_000, vendor: bool = False, split: str =
     if simulated.shape != (len(x_int), summary["layer_widths"][-1][0]):
         raise QapflowError(f"csim wrote {simulated.shape} outputs for {len(x_int)} samples")
     reference = im.forward_int(x_int)
-    torch_exact, torch_rate = pytorch_outputs(source_checkpoint(summary), x)
-    torch_int = np.ldexp(torch_exact, -summary["output_exp"])
-    if not np.array_equal(torch_int, np.round(torch_int)):
-        raise QapflowError("the PyTorch outputs are not on the output grid: the model is not fixed point")
+    torch_exact, torch_int, torch_rate = pytorch_reference(summary, x)
     report = {
         "samples": int(len(x_int)),
         "data": str(data_file),
         **mismatch_report("int_model", simulated, reference),
-        **mismatch_report("pytorch", simulated, torch_int.astype(np.int64)),
+        **mismatch_report("pytorch", simulated, torch_int),
         "accuracy": {"csim": accuracy(simulated, labels), "int_model": accuracy(reference, labels),
                      "pytorch": accuracy(torch_exact, labels)},
         "compile_seconds": compile_s,

@@ -35,3 +35,12 @@ def pytorch_outputs(checkpoint: Path, x: np.ndarray) -> tuple[np.ndarray, float]
         exact = model.double()(torch.from_numpy(x).double()).numpy()
     return exact, rate
 
+
+
+def pytorch_reference(summary: dict, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """(exact float64 outputs, the same as integers at the output scale, float32 samples/s)."""
+    exact, rate = pytorch_outputs(source_checkpoint(summary), x)
+    scaled = np.ldexp(exact, -summary["output_exp"])
+    if not np.array_equal(scaled, np.round(scaled)):
+        raise QapflowError("the PyTorch outputs are not on the output grid: the model is not fixed point")
+    return exact, scaled.astype(np.int64), rate

@@ -24,7 +24,7 @@ from qapflow.common.errors import QapflowError
 from qapflow.common.tools import ToolNotFound, run_tool
 from qapflow.export.int_model import IntModel
 from qapflow.sim.compare import accuracy, mismatch_report
-from qapflow.sim.pytorch_ref import pytorch_outputs, source_checkpoint
+from qapflow.sim.pytorch_ref import pytorch_reference
 from qapflow.sim.vectors import test_vectors
 
 SIM_DIR = "qapflow_verilator"
@@ -141,8 +141,7 @@ def run_verilator(prj, data_file, n: int = 10_000, split: str = "test") -> dict:
     simulated = outputs[lag : lag + len(reference)]
     if len(simulated) < len(reference):
         raise QapflowError("the simulation trace is shorter than the samples; no output for some")
-    torch_exact, torch_rate = pytorch_outputs(source_checkpoint(summary), x)
-    torch_int = np.ldexp(torch_exact, -summary["output_exp"]).astype(np.int64)
+    torch_exact, torch_int, torch_rate = pytorch_reference(summary, x)
     report = {
         "samples": int(len(reference)),
         "data": str(data_file),
