@@ -72,13 +72,7 @@ def fixed_type(lo: int, hi: int, exp: int) -> str:
 
 def accumulator_types(im: IntModel) -> list[str]:
     """Per layer: covers the biased sums and the bias-free products (hls4ml's mult array)."""
-    with_bias = im.accumulator_ranges()
-    saved = [layer.bias.copy() for layer in im.layers]
-    for layer in im.layers:
-        layer.bias[:] = 0
-    without_bias = im.accumulator_ranges()
-    for layer, bias in zip(im.layers, saved):
-        layer.bias[:] = bias
+    with_bias, without_bias = im.accumulator_ranges(), im.accumulator_ranges(with_bias=False)
     return [fixed_type(min(a[0], b[0]), max(a[1], b[1]), layer.acc_exp)
             for a, b, layer in zip(with_bias, without_bias, im.layers)]
 

@@ -112,16 +112,18 @@ class IntModel:
         return np.ldexp(self.forward_int(self.quantize_input(x)).astype(np.float64), self.output_exp())
 
     # -- bounds, for the narrowest exact types ------------------------------------------
-    def accumulator_ranges(self) -> list[tuple[int, int]]:
-        """Per layer, the smallest and largest accumulator value any input can produce."""
+    def accumulator_ranges(self, with_bias: bool = True) -> list[tuple[int, int]]:
+        """Per layer, the smallest and largest accumulator value any input can produce
+        (with_bias=False: the sum of products alone)."""
         lo_in = np.full(self.layers[0].weight.shape[1], self.input.lo, dtype=object)
         hi_in = np.full(self.layers[0].weight.shape[1], self.input.hi, dtype=object)
         out = []
         for layer in self.layers:
             w = layer.weight.astype(object)
             pos, neg = np.where(w > 0, w, 0), np.where(w < 0, w, 0)
-            acc_hi = pos @ hi_in + neg @ lo_in + layer.bias.astype(object)
-            acc_lo = pos @ lo_in + neg @ hi_in + layer.bias.astype(object)
+            bias = layer.bias.astype(object) if with_bias else 0
+            acc_hi = pos @ hi_in + neg @ lo_in + bias
+            acc_lo = pos @ lo_in + neg @ hi_in + bias
             out.append((int(min(acc_lo.min(), 0)), int(max(acc_hi.max(), 0))))
             if layer.act is not None:
                 n = len(layer.bias)
