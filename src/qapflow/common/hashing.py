@@ -22,3 +22,13 @@ def settings_digest(settings: dict) -> str:
     text = json.dumps(settings, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
+
+
+def sources_digest(text: str, files, root) -> str:
+    """Short digest of `text` plus the names (relative to `root`) and bytes of `files`:
+    the cache key of a binary built from them."""
+    h = hashlib.sha256(text.encode())
+    for path in sorted(files):
+        h.update(str(path.relative_to(root)).encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()[:16]

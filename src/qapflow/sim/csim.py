@@ -8,7 +8,6 @@ rebuilds it. Where vitis_hls/vivado_hls exist, `vendor=True` runs the vendor's c
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import time
 from pathlib import Path
@@ -19,6 +18,7 @@ from qapflow.backends.project import read_project
 from qapflow.backends.templates import render
 from qapflow.common.atomic import write_json
 from qapflow.common.errors import QapflowError
+from qapflow.common.hashing import sources_digest
 from qapflow.common.tools import ToolNotFound, run_tool
 from qapflow.export.int_model import IntModel
 from qapflow.sim.compare import accuracy, mismatch_report
@@ -28,15 +28,6 @@ from qapflow.sim.vectors import test_vectors
 CSIM_DIR = "qapflow_csim"
 COMPILE_TIMEOUT_S = 1800
 RUN_TIMEOUT_S = 1800
-
-
-def _sources_digest(prj: Path, testbench: str) -> str:
-    h = hashlib.sha256(testbench.encode())
-    for path in sorted((prj / "firmware").rglob("*")):
-        if path.is_file() and "ap_types" not in path.parts:
-            h.update(str(path.relative_to(prj)).encode())
-            h.update(path.read_bytes())
-    return h.hexdigest()[:16]
 
 
 def _io_types(prj: Path, project: str) -> tuple[str, str]:
@@ -62,7 +53,8 @@ def build_testbench(prj: Path, summary: dict) -> tuple[Path, float, bool]:
     weights_dir = f'-DWEIGHTS_DIR="{(prj / "firmware" / "weights").resolve()}"'
     flags = ["-O1", "-std=c++14", weights_dir, "-I", str(prj / "firmware"),
              "-I", str(prj / "firmware" / "ap_types")]
-    digest = _sources_digest(prj, tb + " ".join(flags))
+    firmware = [p for p in (prj / "firmware").rglob("*") if p.is_file() and "ap_types" not in p.parts]
+    digest = sources_digest(tb + " ".join(flags), firmware, prj)
     binary = work / f"csim_{digest}"
     if binary.exists():
         return binary, 0.0, False

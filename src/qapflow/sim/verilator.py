@@ -9,7 +9,6 @@ build needs.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 from pathlib import Path
@@ -21,6 +20,7 @@ from qapflow.backends.rtl_backend import verilog_sources
 from qapflow.backends.templates import render
 from qapflow.common.atomic import write_json
 from qapflow.common.errors import QapflowError
+from qapflow.common.hashing import sources_digest
 from qapflow.common.tools import ToolNotFound, run_tool
 from qapflow.export.int_model import IntModel
 from qapflow.sim.compare import accuracy, mismatch_report
@@ -79,12 +79,11 @@ def build_simulator(prj: Path, summary: dict) -> tuple[Path, float, bool]:
     work = prj / SIM_DIR
     work.mkdir(exist_ok=True)
     sources = verilog_sources(prj)
-    digest = hashlib.sha256(tb.encode())
-    for path in sources:
-        digest.update(path.read_bytes())
-    binary = work / f"sim_{digest.hexdigest()[:16]}"
+    binary = work / f"sim_{sources_digest(tb, sources, prj)}"
     if binary.exists():
         return binary, 0.0, False
+    for old in work.glob("sim_*"):
+        old.unlink()
     (work / "testbench.cpp").write_text(tb)
     obj = work / "obj_dir"
     cmd = ["verilator", "--cc", "--exe", "--build", "-O2", "-Wno-fatal", "-Wno-lint", "-Wno-style",
