@@ -67,8 +67,9 @@ class FlowRunner:
     def _run_stage(self, stage: str, inputs: list[Path], action) -> None:
         digest = self._digest(stage, inputs)
         record = self._record_path(stage)
-        if record.exists() and json.loads(record.read_text()).get("digest") == digest:
-            self.timings[stage] = {"status": "cached", **json.loads(record.read_text())}
+        cached = json.loads(record.read_text()) if record.exists() else {}
+        if cached.get("digest") == digest:
+            self.timings[stage] = {"status": "cached", **cached}
             print(f"[{stage}] cached")
             return
         print(f"[{stage}] running")
@@ -113,7 +114,7 @@ class FlowRunner:
 
     def train(self) -> dict:
         from qapflow.train.config import RunConfig
-        from qapflow.train.run import run_qap
+        from qapflow.train.run import run_qap, started_with
         from qapflow.train.trainer import TrainConfig
 
         s = dict(self.flow["stages"]["train"])
@@ -122,10 +123,9 @@ class FlowRunner:
         flat = {k: s.pop(k) for k in list(s) if k in TrainConfig.__dataclass_fields__}
         s["train"] = {**s.get("train", {}), **flat}
         cfg = RunConfig.from_dict(_merge(base, {**s, "data": str(self.data_file)}), "flow train stage")
-        if self.train_dir.exists():  # its inputs changed (or it was killed): resume if the config is the same
-            saved = self.train_dir / "config.json"
-            if saved.exists() and json.loads(saved.read_text()) != json.loads(json.dumps(cfg.to_dict())):
-                shutil.rmtree(self.train_dir)
+        # its inputs changed (or it was killed): resume if the config is the same, else start over
+        if (self.train_dir / "config.json").exists() and not started_with(self.train_dir, cfg):
+            shutil.rmtree(self.train_dir)
         summary = run_qap(cfg, self.train_dir, resume=True, progress=self.progress)
         return {"iterations": len(summary["iterations"])}
 

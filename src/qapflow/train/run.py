@@ -38,12 +38,18 @@ def iteration_targets(cfg: RunConfig) -> list[float]:
     return [0.0, *target_sparsities(cfg.iterations, cfg.target_sparsity)]
 
 
+def started_with(out: Path, cfg: RunConfig) -> bool:
+    """True if the run in `out` was started with exactly this configuration."""
+    config_path = Path(out) / "config.json"
+    return config_path.exists() and json.loads(config_path.read_text()) == json.loads(json.dumps(cfg.to_dict()))
+
+
 def _open_run_dir(out: Path, cfg: RunConfig, resume: bool) -> None:
     config_path = out / "config.json"
     if config_path.exists():
         if not resume:
             raise QapflowError(f"{out} already holds a run; use --resume to continue it, or another --out")
-        if json.loads(config_path.read_text()) != json.loads(json.dumps(cfg.to_dict())):
+        if not started_with(out, cfg):
             raise QapflowError(f"{config_path}: the run was started with another configuration")
     else:
         write_json(config_path, cfg.to_dict())
