@@ -16,7 +16,7 @@ from qapflow.backends.hls4ml_backend import compile_hls4ml
 from qapflow.common.errors import DataFormatError, QapflowError
 from qapflow.export.fold import fold_zeros
 from qapflow.export.graph import dense_chain
-from qapflow.export.int_model import int_model_from_qonnx
+from qapflow.intmodel.build import build_int_model
 from qapflow.export.qonnx_export import export_checkpoint, read_manifest
 from qapflow.nn.spec import ModelSpec
 from qapflow.sim.csim import run_csim
@@ -63,13 +63,14 @@ def test_end_to_end_csim_is_bit_exact(runs, generated_jets_file, tmp_path, bits,
     assert report["mismatches_vs_int_model"] == 0
     assert report["mismatches_vs_pytorch"] == 0
     assert report["passed"]
-    assert report["accuracy"]["csim"] == report["accuracy"]["pytorch"] > 0.3
+    assert report["accuracy"]["firmware"] == report["accuracy"]["pytorch"] > 0.3
+    assert report["qonnx"]["quantizer_mismatches"] == 0 and report["qonnx"]["output_mismatching_samples"] == 0
 
 
 def test_multiplications_in_sources_equal_nonzero_weights_after_folding(runs, tmp_path):
     summary = compile_iteration(runs[6], 8, tmp_path, "p")
     code = (tmp_path / "p" / "firmware" / "nnet_utils" / "nnet_code_gen.h").read_text()
-    im = int_model_from_qonnx(ModelWrapper(str(tmp_path / "p.onnx")))
+    im = build_int_model(ModelWrapper(str(tmp_path / "p.onnx")))
     assert code.count("* weights[") == im.nonzero_weights == summary["nonzero_weights"]
     parameters = (tmp_path / "p" / "firmware" / "parameters.h").read_text()
     assert "DenseLatency" not in parameters and parameters.count("dense_sparse_") == 4
@@ -97,7 +98,7 @@ def test_int_model_equals_brevitas_exactly(runs, generated_jets_file, tmp_path):
     from qapflow.data.sources import load_jets
 
     export_checkpoint(runs[6] / "iter_008", tmp_path / "m.onnx")
-    im = int_model_from_qonnx(ModelWrapper(str(tmp_path / "m.onnx")))
+    im = build_int_model(ModelWrapper(str(tmp_path / "m.onnx")))
     model, _, scaler, _ = load_checkpoint(runs[6] / "iter_008" / "folded.pt")
     x = scaler.transform(load_jets(generated_jets_file).features)
     with torch.no_grad():
@@ -127,8 +128,8 @@ def test_zero_folding_keeps_the_function_exactly(runs, tmp_path):
     export_checkpoint(runs[6] / "iter_004", tmp_path / "m.onnx", fold=False)
     before = kill_neurons(ModelWrapper(str(tmp_path / "m.onnx")))
     after = fold_zeros(ModelWrapper(before.model))
-    widths_before = [l.weight.shape for l in int_model_from_qonnx(before).layers]
-    widths_after = [l.weight.shape for l in int_model_from_qonnx(after).layers]
+    widths_before = [l.weight.shape for l in build_int_model(before).layers]
+    widths_after = [l.weight.shape for l in build_int_model(after).layers]
     assert widths_after[0][0] <= widths_before[0][0] - 2  # neurons 3 and 5 are gone
     x = np.random.default_rng(0).normal(size=(64, 16)).astype(np.float32) * 2
     name_in, name_out = before.graph.input[0].name, before.graph.output[0].name
@@ -138,16 +139,19 @@ def test_zero_folding_keeps_the_function_exactly(runs, tmp_path):
         assert np.array_equal(a, b)
 
 
-def test_scaled_int_model_compiles_but_is_marked_not_bit_exact(generated_jets_file, tmp_path):
+def test_scaled_int_model_with_unfolded_bn_is_exact_through_thresholds(generated_jets_file, tmp_path):
     cfg = RunConfig(data=str(generated_jets_file), model=ModelSpec(bits=6, scheme="scaled-int"), train=FAST,
                     max_jets=3000)
     run_qap(cfg, tmp_path / "run", progress=False)
     export_checkpoint(tmp_path / "run" / "iter_000", tmp_path / "s.onnx")
     summary = compile_hls4ml(tmp_path / "s.onnx", tmp_path / "prj")
-    assert summary["bit_exact"] is False
-    assert re.search("not a power of two|batch norm .* not folded", summary["not_bit_exact_reason"])
-    with pytest.raises(QapflowError, match="not bit-exact"):
-        run_csim(tmp_path / "prj", generated_jets_file, 10)
+    assert summary["bit_exact"] and summary["activations"] == ["thresholds"] * 3 + ["none"]
+    assert summary["threshold_comparators"] > 0
+    report = run_csim(tmp_path / "prj", generated_jets_file, 3000, split="all")
+    assert report["mismatches_vs_int_model"] == 0 and report["qonnx"]["quantizer_mismatches"] == 0
+    assert report["qonnx"]["output_outside_float32_error_bound"] == 0
+    assert report["mismatches_vs_pytorch"] is None and "float scales" in report["pytorch"]
+    assert report["passed"]
 
 
 # -- bad input -----------------------------------------------------------------------------
@@ -156,7 +160,7 @@ def test_corrupt_onnx_file_is_refused(tmp_path):
     path = tmp_path / "m.onnx"
     path.write_bytes(b"\x08\x07garbage")
     (tmp_path / "m.manifest.json").write_text("{}")
-    with pytest.raises(DataFormatError, match="not a valid ONNX model"):
+    with pytest.raises(DataFormatError, match="not an ONNX file"):
         compile_hls4ml(path, tmp_path / "prj")
 
 
@@ -169,7 +173,7 @@ def test_float_model_without_quantizers_is_refused(generated_jets_file, tmp_path
     torch.onnx.export(torch.nn.Sequential(torch.nn.Linear(16, 5)), torch.zeros(1, 16),
                       str(tmp_path / "plain.onnx"), dynamo=False)
     (tmp_path / "plain.manifest.json").write_text("{}")
-    with pytest.raises(DataFormatError, match="no Quant nodes"):
+    with pytest.raises(DataFormatError, match="no quantizer nodes"):
         compile_hls4ml(tmp_path / "plain.onnx", tmp_path / "prj")
 
 
@@ -179,7 +183,8 @@ def test_unsupported_layer_is_named(runs, tmp_path):
     relu = next(n for n in model.graph.node if n.op_type == "Relu")
     relu.op_type = "Sigmoid"
     onnx.save(model, str(tmp_path / "m.onnx"))
-    with pytest.raises(DataFormatError, match=rf"unsupported activation {relu.name} \(Sigmoid\)"):
+    (tmp_path / "m.manifest.json").unlink()  # an edited model is no longer the export
+    with pytest.raises(DataFormatError, match=r"unsupported node \S+ \(Sigmoid\).*between dense layers"):
         compile_hls4ml(tmp_path / "m.onnx", tmp_path / "prj")
 
 
@@ -189,6 +194,7 @@ def test_hostile_layer_names_never_reach_the_generated_code(runs, tmp_path):
     for k, node in enumerate(model.graph.node):
         node.name = f'evil"; system("rm -rf /"); //{k}'
     onnx.save(model, str(tmp_path / "m.onnx"))
+    (tmp_path / "m.manifest.json").unlink()
     summary = compile_hls4ml(tmp_path / "m.onnx", tmp_path / "prj")
     sources = "".join(p.read_text() for p in (tmp_path / "prj" / "firmware").rglob("*")
                       if p.is_file() and p.suffix in (".h", ".cpp") and "ap_types" not in p.parts)
@@ -200,6 +206,15 @@ def test_folder_that_is_not_a_project_is_refused(tmp_path, generated_jets_file):
     (tmp_path / "x").mkdir()
     with pytest.raises(QapflowError, match="not a qapflow project"):
         run_csim(tmp_path / "x", generated_jets_file, 10)
+
+
+def test_a_model_changed_after_export_is_refused(runs, tmp_path):
+    export_checkpoint(runs[6] / "iter_008", tmp_path / "m.onnx")
+    model = onnx.load(str(tmp_path / "m.onnx"))
+    model.graph.node[0].name = "renamed"
+    onnx.save(model, str(tmp_path / "m.onnx"))
+    with pytest.raises(DataFormatError, match="SHA-256 differs from its manifest"):
+        compile_hls4ml(tmp_path / "m.onnx", tmp_path / "prj")
 
 
 def test_export_manifest_records_the_source(runs, tmp_path):

@@ -1,10 +1,11 @@
-"""QONNX model -> hls4ml HLS project, with precisions derived from the integer model.
+"""IntModel -> hls4ml HLS project: every layer and type comes from the integer model.
 
-Layer types are the narrowest that are still exact for every input: the input type is
-the input quantizer's grid, weights/biases/activations come from their quantizers (hls4ml
-reads them from the Quant nodes), and each accumulator is sized from the integer model's
-worst-case range. A model that is not fixed point (float scales) still compiles, with
-hls4ml's defaults, and is marked `bit_exact: false`.
+The hls4ml model is built from the IntModel as a layer list (hls4ml's own ModelGraph API),
+not re-parsed from the ONNX graph, so the project is what the integer model says and nothing
+else: Dense layers with the integer weights (our sparse kernel: one multiplication per
+non-zero weight), then ReLU into a round-half-even, saturating type (shift-and-clip) or
+the thresholding activation (hls4ml_threshold). Types are the narrowest exact ones: the input
+grid, weights and biases from their values, each accumulator from its worst-case range.
 """
 
 from __future__ import annotations
@@ -13,20 +14,14 @@ from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 
-import onnx
-from qonnx.core.modelwrapper import ModelWrapper
-from qonnx.transformation.channels_last import ConvertToChannelsLastAndClean
-from qonnx.transformation.gemm_to_matmul import GemmToMatMul
-from qonnx.util.cleanup import cleanup_model
+import numpy as np
 
-from qapflow.backends import hls4ml_sparse
+from qapflow.backends import hls4ml_sparse, hls4ml_threshold
+from qapflow.backends.frontend import prepare
 from qapflow.backends.identifiers import sanitize
 from qapflow.backends.project import PROJECT_MANIFEST, build_into
 from qapflow.common.atomic import write_json
-from qapflow.common.errors import DataFormatError, QapflowError
-from qapflow.export.graph import dense_chain
-from qapflow.export.int_model import IntModel, NotBitExact, int_model_from_qonnx
-from qapflow.export.qonnx_export import read_manifest
+from qapflow.intmodel.model import IntModel, QuantSpec
 
 DEFAULT_PART = "xcu250-figd2104-2L-e"
 
@@ -43,31 +38,15 @@ class CompileOptions:
     sparse_kernel: bool = True
 
 
-def load_qonnx(path) -> ModelWrapper:
-    """Load and check a QONNX file; one clear error for anything else."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataFormatError(path, "file not found")
-    try:
-        proto = onnx.load(str(path))
-        onnx.checker.check_model(proto)
-    except Exception as exc:  # onnx raises DecodeError, ValidationError, ...
-        raise DataFormatError(path, f"not a valid ONNX model: {exc}") from exc
-    model = ModelWrapper(proto)
-    if not any(n.op_type == "Quant" for n in model.graph.node):
-        raise DataFormatError(path, "no Quant nodes: a float model without quantizers is not QONNX "
-                                    "and cannot be made into firmware")
-    try:
-        dense_chain(model)
-    except QapflowError as exc:
-        raise DataFormatError(path, str(exc)) from exc
-    return model
-
-
 def fixed_type(lo: int, hi: int, exp: int) -> str:
     """The narrowest signed fixed<W,I> holding every integer in [lo, hi] at scale 2**exp."""
     width = max(2, max(int(hi).bit_length(), int(-lo - 1).bit_length() if lo < 0 else 0) + 1)
     return f"fixed<{width},{width + exp}>"
+
+
+def grid_type(spec: QuantSpec, rounding: str = "") -> str:
+    prefix = "fixed" if spec.signed else "ufixed"
+    return f"{prefix}<{spec.bits},{spec.bits + spec.exp}{rounding}>"
 
 
 def accumulator_types(im: IntModel) -> list[str]:
@@ -77,31 +56,47 @@ def accumulator_types(im: IntModel) -> list[str]:
             for a, b, layer in zip(with_bias, without_bias, im.layers)]
 
 
-def prepare_for_hls4ml(model: ModelWrapper) -> ModelWrapper:
-    model = model.transform(ConvertToChannelsLastAndClean())
-    model = model.transform(GemmToMatMul())
-    return cleanup_model(model)
+def layer_list(im: IntModel) -> tuple[list[dict], dict]:
+    """hls4ml layer dictionaries and their precisions (hls4ml's LayerName config)."""
+    n_in = im.layers[0].weight.shape[1]
+    layers = [{"class_name": "InputLayer", "name": "x_in", "input_shape": [n_in]}]
+    precision = {"x_in": {"result": grid_type(im.input)}}
+    prev = "x_in"
+    for i, (layer, acc_t) in enumerate(zip(im.layers, accumulator_types(im))):
+        name = f"dense_{i}"
+        w, b = layer.weight, layer.bias
+        layers.append({"class_name": "Dense", "name": name, "inputs": [prev], "n_in": w.shape[1],
+                       "n_out": w.shape[0], "weight_data": np.ldexp(w.T.astype(np.float64), layer.weight_exp),
+                       "bias_data": np.ldexp(b.astype(np.float64), layer.acc_exp)})
+        precision[name] = {"weight": fixed_type(int(w.min()), int(w.max()), layer.weight_exp),
+                           "bias": fixed_type(int(b.min()), int(b.max()), layer.acc_exp),
+                           "accum": acc_t, "result": acc_t}
+        prev = name
+        if layer.thresholds is not None:
+            prev = f"threshold_{i}"
+            layers.append(hls4ml_threshold.thresholds_layer(prev, [name], layer))
+            precision[prev] = {"result": grid_type(layer.act)}
+        elif layer.act is not None:
+            prev = f"relu_{i}"
+            layers.append({"class_name": "Activation", "name": prev, "inputs": [name], "activation": "relu",
+                           "n_in": w.shape[0]})
+            precision[prev] = {"result": grid_type(layer.act, ",RND_CONV,SAT")}
+    return layers, precision
 
 
-def hls_config(model: ModelWrapper, im: IntModel | None, opts: CompileOptions) -> dict:
+def hls_model_of(im: IntModel, out: Path, project: str, opts: CompileOptions):
     import hls4ml
+    from hls4ml.model import ModelGraph
 
-    config = hls4ml.utils.config.config_from_onnx_model(
-        model, granularity="name", backend=opts.vendor.capitalize(), default_precision="fixed<32,16>",
-        default_reuse_factor=opts.reuse)
-    config["Model"]["Strategy"] = opts.strategy.capitalize()
-    if im is None:
-        return config
-    names = config["LayerName"]
-    input_name = model.graph.input[0].name
-    names[input_name]["Precision"]["result"] = (
-        f"fixed<{im.input.bits},{im.input.bits + im.input.exp}>")
-    # MatMul + Add (bias) become one hls4ml Dense: its accumulator is configured on the
-    # MatMul, its result on the Add (a result set on the MatMul would stop the merge)
-    matmuls = [n for n in model.graph.node if n.op_type == "MatMul"]
-    for node, acc in zip(matmuls, accumulator_types(im)):
-        names[node.name]["Precision"]["accum"] = acc
-    return config
+    layers, precision = layer_list(im)
+    config = hls4ml.utils.config.create_config(
+        output_dir=str(out), project_name=project, backend=opts.vendor.capitalize(), part=opts.part,
+        clock_period=opts.clock_ns, io_type=f"io_{opts.io}")
+    config["HLSConfig"] = {
+        "Model": {"Precision": "fixed<32,16>", "ReuseFactor": opts.reuse, "Strategy": opts.strategy.capitalize()},
+        "LayerName": {name: {"Precision": p, "ReuseFactor": opts.reuse} for name, p in precision.items()},
+    }
+    return ModelGraph.from_layer_list(config, layers)
 
 
 def narrow_dense_results(hls_model, im: IntModel) -> None:
@@ -113,53 +108,31 @@ def narrow_dense_results(hls_model, im: IntModel) -> None:
         precision.width, precision.integer = width, integer
 
 
-def compile_hls4ml(model_path, out, opts: CompileOptions | None = None) -> dict:
+def compile_hls4ml(model_path, out, opts: CompileOptions | None = None, input_type: str | None = None,
+                   scaler_file=None) -> dict:
     """Write an hls4ml project into `out`; return the compile summary (also saved there)."""
-    import hls4ml
-
     opts = opts or CompileOptions()
-    model_path = Path(model_path)
     out = Path(out)
-    export_manifest = read_manifest(model_path)
-    model = load_qonnx(model_path)
-    try:
-        im, exact_reason = int_model_from_qonnx(model), None
-    except NotBitExact as exc:
-        im, exact_reason = None, str(exc)
+    front = prepare(model_path, input_type, scaler_file)
+    im = front.im
     project = sanitize(opts.project_name, "qapflow_net")
-    prepared = prepare_for_hls4ml(model)
-    config = hls_config(prepared, im, opts)
-    if opts.sparse_kernel:
-        hls4ml_sparse.register()
+    hls4ml_sparse.register()
+    hls4ml_threshold.register()
     with build_into(out) as build:
-        hls_model = hls4ml.converters.convert_from_onnx_model(
-            prepared, output_dir=str(build), project_name=project, backend=opts.vendor.capitalize(),
-            io_type=f"io_{opts.io}", part=opts.part, clock_period=opts.clock_ns, hls_config=config)
-        if im is not None:
-            narrow_dense_results(hls_model, im)
+        hls_model = hls_model_of(im, build, project, opts)
+        narrow_dense_results(hls_model, im)
         hls_model.write()
+        front.write(build)
     code_gen = (out / "firmware" / "nnet_utils" / "nnet_code_gen.h").read_text()
-    multiplications = hls4ml_sparse.count_multiplications(code_gen)
     summary = {
         "stage": "compile",
         "backend": "hls4ml",
         "hls4ml_version": version("hls4ml"),
         "project_name": project,
         "options": opts.__dict__,
-        "source_model": str(model_path.resolve()),
-        "bit_exact": im is not None,
-        "not_bit_exact_reason": exact_reason,
-        "nonzero_weights": im.nonzero_weights if im else None,
-        "multiplications_in_code": multiplications if opts.sparse_kernel else None,
-        "layer_widths": [list(l.weight.shape) for l in im.layers] if im else None,
-        "input": im.input.__dict__ if im else None,
-        "output_exp": im.output_exp() if im else None,
-        "accumulator_types": accumulator_types(im) if im else None,
-        "scaler": export_manifest["scaler"],
-        "data": export_manifest.get("data"),
+        **front.summary_fields(),
+        "multiplications_in_code": hls4ml_sparse.count_multiplications(code_gen) if opts.sparse_kernel else None,
+        "accumulator_types": accumulator_types(im),
     }
-    if im is not None:
-        im.save(out / "int_model.json")
     write_json(out / PROJECT_MANIFEST, summary)
     return summary
-

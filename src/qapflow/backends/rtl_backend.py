@@ -22,8 +22,8 @@ from qapflow.backends.project import PROJECT_MANIFEST, build_into
 from qapflow.backends.templates import render
 from qapflow.common.atomic import write_json
 from qapflow.common.errors import QapflowError
-from qapflow.export.int_model import IntLayer, IntModel, NotBitExact, int_model_from_qonnx
-from qapflow.export.qonnx_export import read_manifest
+from qapflow.backends.frontend import prepare
+from qapflow.intmodel.model import IntLayer, IntModel
 
 WIDE = 64  # integer bits wide enough for any intermediate of these networks
 
@@ -43,6 +43,33 @@ def _requantize(acc, layer: IntLayer):
     return y.quantize(k=0, i=act.bits + p, f=-p, overflow_mode="SAT", round_mode="TRN")
 
 
+def _tree_sum(values: list):
+    """Sum with a balanced adder tree (depth log2 n instead of a chain)."""
+    while len(values) > 1:
+        values = [values[i] + values[i + 1] if i + 1 < len(values) else values[i]
+                  for i in range(0, len(values), 2)]
+    return values[0]
+
+
+def _thresholds(acc, layer: IntLayer):
+    """q_j = base_j + #{k : acc_j >= T_jk}: one comparator per threshold, an adder tree per
+    channel; the result on the output grid 2**act.exp."""
+    from da4ml.trace import FixedVariableArray
+    from da4ml.trace.fixed_variable import FixedVariable
+
+    t = layer.thresholds
+    unit = 2.0**layer.acc_exp
+    out = []
+    for j in range(len(t.base)):
+        bits = [acc[j] >= float(v) * unit for v in t.values[j, : t.count[j]]]
+        if bits:
+            q = _tree_sum(bits) + float(t.base[j])
+        else:
+            q = FixedVariable.from_const(float(t.base[j]), hwconf=acc.hwconf, _factor=1)
+        out.append(q * 2.0**layer.act.exp)
+    return FixedVariableArray(np.array(out, dtype=object), acc.solver_options, hwconf=acc.hwconf)
+
+
 def trace_int_model(im: IntModel):
     """The IntModel as a da4ml combinational logic (CombLogic)."""
     from da4ml.trace import FixedVariableArray, comb_trace
@@ -55,7 +82,10 @@ def trace_int_model(im: IntModel):
     for layer in im.layers:
         weights = layer.weight.T.astype(np.float64) * 2.0**layer.weight_exp  # [in, out], exact
         acc = x @ weights + layer.bias.astype(np.float64) * 2.0**layer.acc_exp
-        x = _requantize(acc, layer) if layer.act is not None else acc
+        if layer.thresholds is not None:
+            x = _thresholds(acc, layer)
+        else:
+            x = _requantize(acc, layer) if layer.act is not None else acc
     return comb_trace(inp, x)
 
 
@@ -70,25 +100,21 @@ def io_layout(kifs) -> list[dict]:
 
 
 def compile_rtl(model_path, out, pipeline_stages: int = 0, clock_ns: float = 5.0,
-                part: str = "xcvu13p-flga2577-2-e", project_name: str = "qapflow_net") -> dict:
+                part: str = "xcvu13p-flga2577-2-e", project_name: str = "qapflow_net",
+                input_type: str | None = None, scaler_file=None) -> dict:
     """Write Verilog, the integer model and the testbench sources into `out`."""
     from da4ml.codegen import RTLModel
     from da4ml.codegen.rtl.rtl_model import get_io_kifs
 
     model_path, out = Path(model_path), Path(out)
-    export_manifest = read_manifest(model_path)
-    from qapflow.backends.hls4ml_backend import load_qonnx
-
-    try:
-        im = int_model_from_qonnx(load_qonnx(model_path))
-    except NotBitExact as exc:
-        raise QapflowError(f"{model_path}: the RTL backend needs a fixed-point model: {exc}") from exc
+    front = prepare(model_path, input_type, scaler_file)
+    im = front.im
     core = sanitize(project_name, "qapflow_net")
     top = f"{core}_top"
-    comb = trace_int_model(im)
-    if not any(w.any() for w in (im.layers[0].weight,)):
+    if not im.layers[0].weight.any():
         raise QapflowError(f"{model_path}: the pruned network's output depends on no input (all "
                            "first-layer weights are zero); there is no circuit to build")
+    comb = trace_int_model(im)
     # latency_cutoff: the adder depth per pipeline stage; fewer, deeper stages for a larger value
     cutoff = max(1.0, comb.latency[1] / pipeline_stages) if pipeline_stages > 0 else 5.0
     with build_into(out) as build:
@@ -105,27 +131,20 @@ def compile_rtl(model_path, out, pipeline_stages: int = 0, clock_ns: float = 5.0
         (build / "src" / f"{top}.v").write_text(render(
             "rtl_top.v.tmpl", top=top, core=core, in_width=in_width, out_width=out_width,
             latency=max(registers, 2), input_exp=im.input.exp))
-    im.save(out / "int_model.json")
+        front.write(build)
     summary = {
         "stage": "compile",
         "backend": "rtl",
         "da4ml_version": version("da4ml"),
         "project_name": core,
         "top": top,
-        "source_model": str(model_path.resolve()),
-        "bit_exact": True,
+        **front.summary_fields(),
         "pipeline_stages": stages,
         "pipeline_registers": registers,
         "estimated_cost_luts": float(comb.cost),
-        "nonzero_weights": im.nonzero_weights,
         "multiplications_in_code": 0,
-        "layer_widths": [list(l.weight.shape) for l in im.layers],
-        "input": im.input.__dict__,
-        "output_exp": im.output_exp(),
         "io": {"inputs": in_layout, "outputs": out_layout},
         "options": {"pipeline_stages": pipeline_stages, "clock_ns": clock_ns, "part": part},
-        "scaler": export_manifest["scaler"],
-        "data": export_manifest.get("data"),
     }
     write_json(out / PROJECT_MANIFEST, summary)
     return summary

@@ -20,10 +20,8 @@ from qapflow.common.atomic import write_json
 from qapflow.common.errors import QapflowError
 from qapflow.common.hashing import sources_digest
 from qapflow.common.tools import ToolNotFound, run_tool
-from qapflow.export.int_model import IntModel
-from qapflow.sim.compare import accuracy, mismatch_report
-from qapflow.sim.pytorch_ref import pytorch_reference
-from qapflow.sim.vectors import test_vectors
+from qapflow.sim.report import finish_report, load_int_model
+from qapflow.sim.vectors import simulation_inputs
 
 CSIM_DIR = "qapflow_csim"
 COMPILE_TIMEOUT_S = 1800
@@ -68,20 +66,22 @@ def build_testbench(prj: Path, summary: dict) -> tuple[Path, float, bool]:
     return binary, seconds, True
 
 
-def run_csim(prj, data_file, n: int = 10_000, vendor: bool = False, split: str = "test") -> dict:
-    """Simulate `n` test jets; write PRJ/csim_report.json and return it."""
+def run_csim(prj, data_file=None, n: int = 10_000, vendor: bool = False, split: str = "test",
+             inputs_file=None) -> dict:
+    """Simulate `n` inputs (jets from `data_file`, or arrays from `inputs_file`); write
+    PRJ/csim_report.json, outputs_int.npy and outputs.npy, and return the report."""
     prj = Path(prj).resolve()
     summary = read_project(prj)
-    if not summary["bit_exact"]:
-        raise QapflowError(f"{prj} is not bit-exact ({summary['not_bit_exact_reason']}); csim "
-                           "compares exactly and cannot pass for it")
+    if summary.get("backend") != "hls4ml":
+        raise QapflowError(f"{prj} is a {summary.get('backend')} project; the g++ csim takes hls4ml projects")
     if vendor:
         return run_vendor_csim(prj, summary)
     if summary.get("options", {}).get("io") == "stream":
         raise QapflowError(f"{prj} is an io_stream project; the g++ harness drives io_parallel tops "
                            "(use --vendor-csim where the vendor tools exist)")
-    im = IntModel.load(prj / "int_model.json")
-    x, x_int, labels = test_vectors(data_file, n, summary["scaler"], im, summary.get("data"), split)
+    im = load_int_model(prj)
+    inputs = simulation_inputs(summary, n, data_file, inputs_file, split)
+    x_int, rounded = im.input_integers(inputs.x)
     binary, compile_s, rebuilt = build_testbench(prj, summary)
     work = prj / CSIM_DIR
     np.savetxt(work / "inputs.txt", x_int, fmt="%d")
@@ -90,27 +90,10 @@ def run_csim(prj, data_file, n: int = 10_000, vendor: bool = False, split: str =
              work / "run.log", RUN_TIMEOUT_S)
     run_s = time.time() - start
     simulated = np.loadtxt(work / "outputs.txt", dtype=np.int64, ndmin=2)
-    if simulated.shape != (len(x_int), summary["layer_widths"][-1][0]):
-        raise QapflowError(f"csim wrote {simulated.shape} outputs for {len(x_int)} samples")
-    reference = im.forward_int(x_int)
-    torch_exact, torch_int, torch_rate = pytorch_reference(summary, x)
-    report = {
-        "samples": int(len(x_int)),
-        "data": str(data_file),
-        **mismatch_report("int_model", simulated, reference),
-        **mismatch_report("pytorch", simulated, torch_int),
-        "accuracy": {"csim": accuracy(simulated, labels), "int_model": accuracy(reference, labels),
-                     "pytorch": accuracy(torch_exact, labels)},
-        "compile_seconds": compile_s,
-        "binary_reused": not rebuilt,
-        "run_seconds": run_s,
-        "csim_samples_per_second": len(x_int) / max(run_s, 1e-9),
-        "pytorch_samples_per_second": torch_rate,
-        "tool": "g++ (project firmware + ap_types)",
-    }
-    report["passed"] = report["mismatches_vs_int_model"] == 0 and report["mismatches_vs_pytorch"] == 0
-    write_json(prj / "csim_report.json", report)
-    return report
+    tool = {"tool": "g++ (project firmware + ap_types)", "compile_seconds": compile_s,
+            "binary_reused": not rebuilt, "run_seconds": run_s,
+            "csim_samples_per_second": len(x_int) / max(run_s, 1e-9)}
+    return finish_report(prj, summary, im, inputs, x_int, rounded, simulated, tool)
 
 
 def run_vendor_csim(prj: Path, summary: dict) -> dict:

@@ -1,7 +1,12 @@
-"""The PyTorch model behind a project, evaluated exactly (float64) on test vectors."""
+"""The PyTorch model behind a qapflow export, evaluated exactly (float64) on test vectors.
+
+Only models qapflow trained have one (the export manifest names the checkpoint); every
+model, qapflow-made or not, is also compared with qonnx's execution of its graph.
+"""
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -9,15 +14,24 @@ import numpy as np
 import torch
 
 from qapflow.common.errors import QapflowError
-from qapflow.export.qonnx_export import read_manifest
+from qapflow.export.qonnx_export import manifest_path
 from qapflow.train.checkpoint import load_checkpoint
 
 
+class PyTorchUnavailable(QapflowError):
+    """There is no PyTorch model to compare with, or its outputs are not on an integer grid."""
+
+
 def source_checkpoint(project: dict) -> Path:
-    manifest = read_manifest(project["source_model"])
-    path = Path(manifest["source_checkpoint"])
+    manifest = manifest_path(project["source_model"])
+    if not manifest.exists():
+        raise PyTorchUnavailable("the model has no qapflow export manifest (not trained by qapflow)")
+    recorded = json.loads(manifest.read_text()).get("source_checkpoint")
+    if not recorded:
+        raise PyTorchUnavailable(f"{manifest.name} names no PyTorch checkpoint")
+    path = Path(recorded)
     if not path.exists():
-        raise QapflowError(f"the PyTorch checkpoint {path} recorded in the export manifest is gone")
+        raise PyTorchUnavailable(f"the PyTorch checkpoint {path} recorded in {manifest.name} is gone")
     return path
 
 
@@ -36,11 +50,14 @@ def pytorch_outputs(checkpoint: Path, x: np.ndarray) -> tuple[np.ndarray, float]
     return exact, rate
 
 
-
 def pytorch_reference(summary: dict, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
     """(exact float64 outputs, the same as integers at the output scale, float32 samples/s)."""
-    exact, rate = pytorch_outputs(source_checkpoint(summary), x)
+    checkpoint = source_checkpoint(summary)
+    if any(a == "thresholds" for a in summary.get("activations", [])) or not summary.get("output_exact", True):
+        raise PyTorchUnavailable("float scales: PyTorch's float64 outputs are not integers on a grid "
+                                 "(the qonnx comparison covers this model)")
+    exact, rate = pytorch_outputs(checkpoint, np.asarray(x, np.float32).reshape(len(x), -1))
     scaled = np.ldexp(exact, -summary["output_exp"])
     if not np.array_equal(scaled, np.round(scaled)):
-        raise QapflowError("the PyTorch outputs are not on the output grid: the model is not fixed point")
+        raise QapflowError("the PyTorch outputs are not on the output grid of this fixed-point model")
     return exact, scaled.astype(np.int64), rate

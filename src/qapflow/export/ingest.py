@@ -1,0 +1,43 @@
+"""Read any QONNX file (qapflow's, Brevitas', QKeras via qonnx, FINN's) into a clean graph.
+
+qonnx graph passes, each one Transformation: domains normalised, weights given as inputs
+turned into constants, then qonnx's cleanup (shape inference, constant folding, unique
+names). What cannot be read gives one DataFormatError naming the file and the problem.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import onnx
+from qonnx.core.modelwrapper import ModelWrapper
+from qonnx.util.cleanup import cleanup_model
+
+from qapflow.common.errors import DataFormatError
+from qapflow.export.transforms.initialized_inputs import RemoveInitializedInputs
+from qapflow.export.transforms.normalize_domains import NormalizeQuantDomains
+
+QUANTIZER_OPS = ("Quant", "BipolarQuant", "Trunc", "MultiThreshold")
+
+
+def ingest(path) -> ModelWrapper:
+    path = Path(path)
+    if not path.is_file():
+        raise DataFormatError(path, "file not found")
+    try:
+        proto = onnx.load(str(path))
+    except Exception as exc:  # protobuf DecodeError and friends
+        raise DataFormatError(path, f"not an ONNX file: {exc}") from exc
+    if not proto.graph.node:
+        raise DataFormatError(path, "the ONNX graph has no nodes")
+    model = ModelWrapper(proto)
+    model = model.transform(NormalizeQuantDomains())
+    model = model.transform(RemoveInitializedInputs())
+    try:
+        model = cleanup_model(model)
+    except Exception as exc:  # qonnx raises plain exceptions for graphs it cannot infer
+        raise DataFormatError(path, f"qonnx cannot clean up this graph: {exc}") from exc
+    if not any(n.op_type in QUANTIZER_OPS for n in model.graph.node):
+        raise DataFormatError(path, "no quantizer nodes (Quant, BipolarQuant): a float model is not a "
+                                    "quantized network; quantize it first (Brevitas, QKeras + qonnx)")
+    return model

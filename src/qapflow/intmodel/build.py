@@ -1,0 +1,253 @@
+"""Build the IntModel of any quantized MLP from its (ingested) QONNX graph.
+
+Each layer keeps the cheap shift-and-clip form where it is exact (power-of-two scales, zero
+points 0, an integer bias, ReLU then a round-half-even quantizer); every other path from the
+accumulator to the next quantizer becomes exact integer thresholds (intmodel.thresholds).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+import numpy as np
+from qonnx.core.modelwrapper import ModelWrapper
+
+from qapflow.intmodel.chain import Chain, Stage, UnsupportedGraph, describe, quant_params, read_chain
+from qapflow.intmodel.model import IntLayer, IntModel, NotBitExact, QuantSpec
+from qapflow.intmodel.software import InputGrid, OutputMap, SoftwareEnds
+from qapflow.intmodel.subgraph import run, subgraph
+from qapflow.intmodel.thresholds import channel_directions, derive_thresholds
+
+DEFAULT_INPUT_TYPE = "fixed<16,6>"  # signed, 16 bits, 10 fraction bits: standardised features
+SHIFT_ROUNDING = ("ROUND", "ROUND_TO_EVEN")
+
+
+@dataclass
+class Grid:
+    """A tensor's integers q: value = scale * (mult * q + offset), q in spec's [lo, hi]."""
+
+    spec: QuantSpec
+    scale: float
+    mult: int = 1
+    offset: np.ndarray | float = 0.0
+    rounding: str = "ROUND"
+
+    @property
+    def exp(self) -> int | None:
+        return pot_exponent(self.scale)
+
+    @property
+    def plain_pot(self) -> bool:
+        """A power-of-two grid without zero point or bipolar mapping."""
+        return self.exp is not None and self.mult == 1 and not np.any(np.asarray(self.offset) != 0)
+
+    def integers(self, values: np.ndarray) -> np.ndarray:
+        return np.round((np.asarray(values, np.float64) / self.scale - np.asarray(self.offset)) / self.mult
+                        ).astype(np.int64)
+
+
+def pot_exponent(scale: float) -> int | None:
+    mantissa, exponent = math.frexp(float(scale))
+    return exponent - 1 if mantissa == 0.5 else None
+
+
+def parse_fixed_type(text: str) -> QuantSpec:
+    """fixed<W,I> / ufixed<W,I> / ap_fixed<W,I> -> a power-of-two QuantSpec."""
+    m = re.fullmatch(r"\s*(u?)(?:ap_)?(u?)fixed<\s*(\d+)\s*,\s*(-?\d+)\s*>\s*", text)
+    if not m or not 1 <= int(m.group(3)) <= 32:
+        raise NotBitExact(f"--input-type {text!r}: expected fixed<W,I> or ufixed<W,I> with 1 <= W <= 32")
+    width, integer = int(m.group(3)), int(m.group(4))
+    return QuantSpec(width, integer - width, not (m.group(1) or m.group(2)), False)
+
+
+def quant_grid(model: ModelWrapper, node, what: str) -> Grid:
+    p = quant_params(model, node)
+    if p["scale"].size != 1:
+        raise NotBitExact(f"{what} {describe(node)}: per-channel activation scales are not supported "
+                          "(use a per-tensor scale for activations; weights may be per-channel)")
+    scale = float(np.float32(p["scale"].reshape(-1)[0]))
+    if p["bipolar"]:
+        return Grid(QuantSpec(1, 0, False, False), scale, mult=2, offset=-1.0, rounding="BIPOLAR")
+    bits = int(p["bitwidth"].reshape(-1)[0])
+    if p["bitwidth"].reshape(-1)[0] != bits or not 1 <= bits <= 32:
+        raise NotBitExact(f"{what} {describe(node)}: bit width {p['bitwidth']} must be a whole number 1-32")
+    exp = pot_exponent(scale)
+    spec = QuantSpec(bits, exp if exp is not None else 0, p["signed"], p["narrow"])
+    zeropt = p["zeropt"].reshape(-1)
+    return Grid(spec, scale, 1, -zeropt if zeropt.size > 1 else -float(zeropt[0]), p["rounding_mode"].upper())
+
+
+def _weight_ints(model: ModelWrapper, stage: Stage) -> tuple[np.ndarray, np.ndarray, int]:
+    """Integer weights [out, in], the per-output-channel scale and the bit width."""
+    p = quant_params(model, stage.weight_quant)
+    if np.any(p["zeropt"] != 0):
+        raise NotBitExact(f"{describe(stage.weight_quant)}: weights with a non-zero zero point")
+    raw = model.get_initializer(stage.weight_quant.input[0])
+    scale = np.broadcast_to(p["scale"].astype(np.float32).astype(np.float64), np.shape(raw))
+    if stage.dense.op_type == "MatMul" or _attr_trans_b(stage) == 0:
+        scale = scale.T
+    if np.any(scale != scale[:, :1]):
+        raise NotBitExact(f"{describe(stage.weight_quant)}: weight scales vary along the input axis; "
+                          "qapflow supports per-tensor or per-output-channel weight scales")
+    s_w = scale[:, 0].copy()
+    ints = stage.weight / s_w[:, None]
+    rounded = np.round(ints)
+    if not np.array_equal(rounded, ints):
+        raise NotBitExact(f"{describe(stage.weight_quant)}: weights are not integers at their scale")
+    bits = int(p["bitwidth"].reshape(-1)[0])
+    return rounded.astype(np.int64), s_w, bits
+
+
+def _attr_trans_b(stage: Stage) -> int:
+    from qapflow.intmodel.chain import attr
+
+    return attr(stage.dense, "transB", 0)
+
+
+def _constant_bias(model: ModelWrapper, stage: Stage) -> np.ndarray | None:
+    """The stage's bias if its tail is only [bias Add] + [Relu]; None if the tail is anything else."""
+    ops = [n.op_type for n in stage.tail]
+    bias = stage.bias
+    tail = list(stage.tail)
+    if tail and tail[0].op_type == "Add":
+        const = [model.get_initializer(t) for t in tail[0].input if model.get_initializer(t) is not None]
+        if bias is not None or len(const) != 1:
+            return None
+        bias = np.asarray(const[0], np.float64).reshape(-1)
+        tail = tail[1:]
+    if any(n.op_type not in ("Relu",) for n in tail) or ops.count("Relu") > 1:
+        return None
+    n_out = stage.weight.shape[0]
+    return np.broadcast_to(bias if bias is not None else np.zeros(1), (n_out,)).astype(np.float64)
+
+
+def _shift_layer(model, stage, w_int, s_w, w_bits, in_grid: Grid, out_grid: Grid | None) -> IntLayer | None:
+    """The shift-and-clip layer when it is exact, else None."""
+    if not in_grid.plain_pot or len(set(s_w.tolist())) != 1 or pot_exponent(s_w[0]) is None:
+        return None
+    bias = _constant_bias(model, stage)
+    if bias is None:
+        return None
+    w_exp = pot_exponent(s_w[0])
+    acc_exp = in_grid.exp + w_exp
+    bias_int = np.ldexp(bias, -acc_exp)
+    if not np.array_equal(bias_int, np.round(bias_int)):
+        return None
+    has_relu = any(n.op_type == "Relu" for n in stage.tail)
+    if out_grid is None:
+        if has_relu:
+            return None
+        return IntLayer(w_int, bias_int.astype(np.int64), w_bits, w_exp, acc_exp, None)
+    if not (has_relu and out_grid.plain_pot and out_grid.rounding in SHIFT_ROUNDING):
+        return None
+    return IntLayer(w_int, bias_int.astype(np.int64), w_bits, w_exp, acc_exp, out_grid.spec)
+
+
+def _threshold_layer(model, stage, w_int, s_w, w_bits, in_grid: Grid, out_grid: Grid, where: str) -> IntLayer:
+    s_acc = in_grid.scale * s_w  # exact in float64 (two float32 factors)
+    offset = w_int.astype(np.float64) @ np.broadcast_to(np.asarray(in_grid.offset, np.float64), w_int.shape[1])
+    pipeline = subgraph(model, stage.tail + [stage.quant], stage.dense.output[0], stage.quant.output[0])
+    bias32 = None if stage.bias is None else np.asarray(stage.bias, np.float32)
+
+    def transfer(signs):
+        def g(acc: np.ndarray) -> np.ndarray:
+            true = in_grid.mult * (signs * acc).astype(np.float64) + offset
+            y = (true * s_acc).astype(np.float32)
+            if bias32 is not None:
+                y = y + bias32
+            return out_grid.integers(run(pipeline, y))
+        return g
+
+    lo_in = np.full(w_int.shape[1], in_grid.spec.lo, dtype=object)
+    hi_in = np.full(w_int.shape[1], in_grid.spec.hi, dtype=object)
+    from qapflow.intmodel.model import interval_matvec
+
+    lo, hi = (np.array(v, dtype=np.int64) for v in interval_matvec(w_int, lo_in, hi_in))
+    signs = channel_directions(transfer(np.ones(len(lo), np.int64)), lo, hi)
+    w_hw = w_int * signs[:, None]
+    lo_hw, hi_hw = np.where(signs > 0, lo, -hi), np.where(signs > 0, hi, -lo)
+    thresholds = derive_thresholds(transfer(signs), lo_hw, hi_hw, out_grid.spec.lo, out_grid.spec.hi, where)
+    w_exp = _weight_exp(s_w)
+    return IntLayer(w_hw, np.zeros(len(lo), np.int64), w_bits, w_exp, in_grid.spec.exp + w_exp, out_grid.spec,
+                    thresholds)
+
+
+def _weight_exp(s_w: np.ndarray) -> int:
+    """The exponent of a per-tensor power-of-two weight scale; 0 (plain integers) otherwise.
+    The hardware accumulator is then at 2**(input exp + this)."""
+    exp = pot_exponent(s_w[0]) if len(set(s_w.tolist())) == 1 else None
+    return exp if exp is not None else 0
+
+
+def build_int_model(model: ModelWrapper, input_type: str | None = None) -> IntModel:
+    """The IntModel of an ingested QONNX graph; UnsupportedGraph/NotBitExact name the node."""
+    chain = read_chain(model)
+    graph_input = model.graph.input[0].name
+    if chain.input_quant is not None:
+        grid = quant_grid(model, chain.input_quant, "input quantizer")
+        assumed = None
+    else:
+        assumed = input_type or DEFAULT_INPUT_TYPE
+        spec = parse_fixed_type(assumed)
+        grid = Grid(spec, 2.0**spec.exp)
+    input_shape = list(model.get_tensor_shape(graph_input) or [])[1:]
+    head = subgraph(model, chain.head, graph_input, chain.head_output if chain.head else graph_input)
+    layers, in_grid, shift_output = [], grid, False
+    for i, stage in enumerate(chain.stages):
+        where = f"layer {i} ({describe(stage.dense)})"
+        w_int, s_w, w_bits = _weight_ints(model, stage)
+        out_grid = quant_grid(model, stage.quant, f"layer {i} activation") if stage.quant is not None else None
+        layer = _shift_layer(model, stage, w_int, s_w, w_bits, in_grid, out_grid)
+        shift_output = layer is not None
+        if layer is None and out_grid is not None:
+            layer = _threshold_layer(model, stage, w_int, s_w, w_bits, in_grid, out_grid, where)
+        if layer is None:  # the output layer's accumulators; the float affine goes to software
+            w_exp = _weight_exp(s_w)
+            layer = IntLayer(w_int, np.zeros(len(s_w), np.int64), w_bits, w_exp, in_grid.spec.exp + w_exp, None)
+        layers.append(layer)
+        if out_grid is None:
+            output, tail_nodes = _output_map(chain, stage, layer, w_int, s_w, in_grid, shift_output)
+        else:
+            in_grid = out_grid
+            output = OutputMap([out_grid.scale] * len(s_w), out_grid.mult, _listed(out_grid.offset))
+            tail_nodes = list(chain.output_tail)
+    out_name = model.graph.output[0].name
+    tail_input = tail_nodes[0].input[0] if tail_nodes else out_name
+    if tail_nodes:
+        tail_input = next(t for t in tail_nodes[0].input if model.get_initializer(t) is None)
+    tail = subgraph(model, tail_nodes, tail_input, out_name)
+    ends = SoftwareEnds(input_shape, InputGrid(grid.scale, grid.mult, _listed(grid.offset),
+                                               chain.input_quant is not None, assumed),
+                        output, head, tail, _description(chain, tail_nodes, output, assumed))
+    return IntModel(grid.spec, layers, ends)
+
+
+def _output_map(chain: Chain, stage: Stage, layer: IntLayer, w_int, s_w, in_grid: Grid,
+                shift_output: bool) -> tuple[OutputMap, list]:
+    """How the output layer's accumulators become the graph's floats (in software)."""
+    if shift_output:  # the firmware added the integer bias; the output is acc * 2**acc_exp exactly
+        return OutputMap([2.0**layer.acc_exp] * len(s_w)), list(chain.output_tail)
+    offset = w_int.astype(np.float64) @ np.broadcast_to(np.asarray(in_grid.offset, np.float64), w_int.shape[1])
+    bias = None if stage.bias is None else np.asarray(stage.bias, np.float32).tolist()
+    scales = in_grid.scale * s_w
+    exact = (bias is None and not offset.any() and not stage.tail
+             and all(pot_exponent(s) is not None for s in scales))
+    return (OutputMap(scales.tolist(), in_grid.mult, offset.tolist(), bias, exact),
+            list(stage.tail) + list(chain.output_tail))
+
+
+def _listed(value):
+    return np.asarray(value, np.float64).tolist() if np.ndim(value) else float(value)
+
+
+def _description(chain: Chain, tail_nodes: list, output: OutputMap, assumed: str | None) -> dict:
+    return {
+        "software_before_firmware": [f"{n.name} ({n.op_type})" for n in chain.head],
+        "input_quantized_by": (f"{chain.input_quant.name} ({chain.input_quant.op_type}), in software"
+                               if chain.input_quant is not None else None),
+        "input_type_assumed": assumed,
+        "software_after_firmware": (["integers to float32 (scale" + (", bias" if output.bias else "") + ")"]
+                                    + [f"{n.name} ({n.op_type})" for n in tail_nodes]),
+    }

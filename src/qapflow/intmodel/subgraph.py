@@ -1,0 +1,49 @@
+"""Run a piece of the original graph (its own nodes and constants) on arrays, with qonnx.
+
+The integer model never re-implements the graph's float ops: thresholds, the software head
+and the software tail are evaluated by executing the graph's own nodes, in float32, through
+qonnx's `execute_onnx` (onnxruntime for standard ops, qonnx's own Quant/BipolarQuant/Trunc).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper
+from qonnx.core.modelwrapper import ModelWrapper
+from qonnx.core.onnx_exec import execute_onnx
+from qonnx.transformation.infer_shapes import InferShapes
+
+QONNX_DOMAIN = "qonnx.custom_op.general"
+
+
+def subgraph(model: ModelWrapper, nodes: list, input_name: str, output_name: str) -> onnx.ModelProto:
+    """A model of `nodes` (in order) from `input_name` to `output_name`, with their constants.
+
+    Shapes are left free (only the rank of the input is kept), so any batch size runs.
+    """
+    names = {t for n in nodes for t in n.input if t}
+    initializers = [i for i in model.graph.initializer if i.name in names and i.name != input_name]
+    rank = len(model.get_tensor_shape(input_name) or [0, 0])
+    graph = helper.make_graph(
+        [onnx.NodeProto.FromString(n.SerializeToString()) for n in nodes], "qapflow_subgraph",
+        [helper.make_tensor_value_info(input_name, TensorProto.FLOAT, [None] * rank)],
+        [helper.make_tensor_value_info(output_name, TensorProto.FLOAT, None)], initializer=initializers)
+    opsets = [helper.make_opsetid("", max(13, _onnx_opset(model))), helper.make_opsetid(QONNX_DOMAIN, 1)]
+    return helper.make_model(graph, opset_imports=opsets, producer_name="qapflow")
+
+
+def _onnx_opset(model: ModelWrapper) -> int:
+    return next((o.version for o in model.model.opset_import if o.domain in ("", "ai.onnx")), 13)
+
+
+def run(proto: onnx.ModelProto, x: np.ndarray) -> np.ndarray:
+    """Execute a subgraph on float32 `x` (any batch size); its single output."""
+    if not proto.graph.node:
+        return np.asarray(x, np.float32)
+    wrapper = ModelWrapper(proto)
+    inp, out = proto.graph.input[0].name, proto.graph.output[0].name
+    wrapper.set_tensor_shape(inp, list(np.shape(x)))
+    wrapper = wrapper.transform(InferShapes())
+    result = execute_onnx(wrapper, {inp: np.asarray(x, np.float32)})
+    return np.asarray(result[out])

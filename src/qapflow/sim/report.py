@@ -1,0 +1,84 @@
+"""What every simulator shares: its inputs, the references, the comparison and the report.
+
+A simulator (g++ csim, Verilator) only turns input integers into output integers; this module
+compares them exactly with the IntModel, checks the IntModel against qonnx's execution of the
+project's source graph on the same inputs, compares with PyTorch where the model came from a
+qapflow checkpoint, and writes outputs_int.npy, outputs.npy and csim_report.json.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from qonnx.core.modelwrapper import ModelWrapper
+
+from qapflow.backends.frontend import SOURCE_COPY
+from qapflow.common.atomic import atomic_path, write_json
+from qapflow.common.errors import QapflowError
+from qapflow.intmodel.model import IntModel
+from qapflow.intmodel.reference import compare_with_qonnx
+from qapflow.sim.compare import accuracy, mismatch_report
+from qapflow.sim.vectors import SimInputs
+
+
+def load_int_model(prj: Path) -> IntModel:
+    path = prj / "int_model.json"
+    if not path.exists():
+        raise QapflowError(f"{prj}: no int_model.json; recompile the project with `qapflow compile`")
+    return IntModel.load(path)
+
+
+def pytorch_comparison(summary: dict, x: np.ndarray, simulated: np.ndarray) -> tuple[dict, np.ndarray | None]:
+    """Against the PyTorch checkpoint behind a qapflow export, where there is one."""
+    from qapflow.sim.pytorch_ref import PyTorchUnavailable, pytorch_reference
+
+    try:
+        exact, torch_int, rate = pytorch_reference(summary, x)
+    except PyTorchUnavailable as why:
+        return {"mismatches_vs_pytorch": None, "pytorch": f"not compared: {why}"}, None
+    return {**mismatch_report("pytorch", simulated, torch_int), "pytorch_samples_per_second": rate}, exact
+
+
+def _save_npy(path: Path, array: np.ndarray) -> None:
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            np.save(f, array)
+
+
+def finish_report(prj: Path, summary: dict, im: IntModel, inputs: SimInputs, x_int: np.ndarray,
+                  rounded: int, simulated: np.ndarray, tool: dict) -> dict:
+    reference = im.forward_int(x_int)
+    if simulated.shape != reference.shape:
+        raise QapflowError(f"the simulation gave outputs of shape {list(simulated.shape)}, expected "
+                           f"{list(reference.shape)}")
+    outputs = im.outputs(simulated)
+    _save_npy(prj / "outputs_int.npy", simulated)
+    _save_npy(prj / "outputs.npy", outputs)
+    qonnx = compare_with_qonnx(im, ModelWrapper(str(prj / SOURCE_COPY)), inputs.x)
+    graph_out = qonnx.pop("graph_outputs")
+    qonnx.pop("outputs")
+    firmware_vs_graph = (outputs.reshape(graph_out.shape) == graph_out).reshape(len(x_int), -1).all(axis=1)
+    report = {
+        "samples": int(len(x_int)),
+        "inputs": inputs.source,
+        "input_values_rounded_to_grid": rounded,
+        "input_type_assumed": (summary.get("software") or {}).get("input_type_assumed"),
+        **mismatch_report("int_model", simulated, reference),
+        "qonnx": {**qonnx, "firmware_outputs_equal_graph_outputs": int(np.count_nonzero(firmware_vs_graph))},
+        "software": summary.get("software", {}),
+        **tool,
+    }
+    torch_fields, torch_exact = pytorch_comparison(summary, inputs.x, simulated)
+    report.update(torch_fields)
+    if inputs.labels is not None:
+        report["accuracy"] = {"firmware": accuracy(outputs.reshape(len(x_int), -1), inputs.labels),
+                              "qonnx_graph": accuracy(graph_out.reshape(len(x_int), -1), inputs.labels)}
+        if torch_exact is not None:
+            report["accuracy"]["pytorch"] = accuracy(torch_exact, inputs.labels)
+    exact_output_ok = (qonnx["output_mismatching_samples"] == 0 if qonnx["output_exact"]
+                       else not qonnx.get("output_outside_float32_error_bound"))
+    report["passed"] = (report["mismatches_vs_int_model"] == 0 and qonnx["quantizer_mismatches"] == 0
+                        and exact_output_ok and not report.get("mismatches_vs_pytorch"))
+    write_json(prj / "csim_report.json", report)
+    return report
