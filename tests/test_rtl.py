@@ -91,29 +91,6 @@ def test_corrupted_rtl_makes_the_simulation_fail(rtl_project, generated_jets_fil
     assert report["mismatches_vs_int_model"] > 0 and not report["passed"]
 
 
-def test_rtl_refuses_a_model_that_is_not_fixed_point(tmp_path):
-    from qapflow.common.errors import QapflowError
-
-    # a scaled-int (float-scale) model cannot be made exact in RTL
-    from qapflow.export.qonnx_export import manifest_path
-
-    import torch
-    from brevitas.export import export_qonnx
-
-    from qapflow.nn.model import build_model
-
-    model = build_model(ModelSpec(bits=6, scheme="scaled-int"))
-    model.eval()
-    export_qonnx(model, torch.zeros(1, 16), export_path=str(tmp_path / "s.onnx"))
-    from qonnx.core.modelwrapper import ModelWrapper
-    from qonnx.util.cleanup import cleanup_model
-
-    cleanup_model(ModelWrapper(str(tmp_path / "s.onnx"))).save(str(tmp_path / "s.onnx"))
-    manifest_path(tmp_path / "s.onnx").write_text(json.dumps({"scaler": {}, "data": {}}))
-    with pytest.raises(QapflowError, match="needs a fixed-point model"):
-        compile_rtl(tmp_path / "s.onnx", tmp_path / "prj")
-
-
 def test_compare_tabulates_bops_against_luts_and_caches(rtl_root, tmp_path):
     from qapflow.compare.compare import compare_run
 

@@ -94,41 +94,59 @@ def _export(args) -> None:
 def _compile(args) -> None:
     from qapflow.backends.hls4ml_backend import CompileOptions, compile_hls4ml
 
+    extra = {"input_type": args.input_type, "scaler_file": args.scaler}
     if args.backend == "rtl":
         from qapflow.backends.rtl_backend import compile_rtl
 
-        summary = compile_rtl(args.model, args.out, args.pipeline_stages, args.clock_ns)
+        summary = compile_rtl(args.model, args.out, args.pipeline_stages, args.clock_ns, **extra)
         print(f"bit-exact Verilog (da4ml): {summary['nonzero_weights']} non-zero weights as adder graphs, "
-              f"{summary['pipeline_stages']} pipeline stages, estimated {summary['estimated_cost_luts']:.0f} LUTs")
-        print(f"wrote {args.out}")
-        return
-    opts = CompileOptions(part=args.part, clock_ns=args.clock_ns, io=args.io, strategy=args.strategy,
-                          reuse=args.reuse, vendor=args.vendor)
-    summary = compile_hls4ml(args.model, args.out, opts)
-    if summary["bit_exact"]:
-        print(f"bit-exact fixed-point project: {summary['nonzero_weights']} non-zero weights, "
-              f"{summary['multiplications_in_code']} multiplications in the generated code")
+              f"{summary['threshold_comparators']} threshold comparators, {summary['pipeline_stages']} "
+              f"pipeline stages, estimated {summary['estimated_cost_luts']:.0f} LUTs")
     else:
-        print(f"WARNING: NOT BIT-EXACT: {summary['not_bit_exact_reason']}")
+        opts = CompileOptions(part=args.part, clock_ns=args.clock_ns, io=args.io, strategy=args.strategy,
+                              reuse=args.reuse, vendor=args.vendor)
+        summary = compile_hls4ml(args.model, args.out, opts, **extra)
+        print(f"bit-exact project: {summary['nonzero_weights']} non-zero weights, "
+              f"{summary['multiplications_in_code']} multiplications in the generated code, "
+              f"{summary['threshold_comparators']} threshold comparators")
+    _print_software(summary)
     print(f"wrote {args.out}")
+
+
+def _print_software(summary: dict) -> None:
+    """Say what runs outside the firmware, and under which assumption."""
+    software = summary.get("software") or {}
+    check = summary.get("int_model_vs_qonnx") or {}
+    print(f"layers: {', '.join(summary['activations'])}; integer model == qonnx execution on "
+          f"{check.get('samples', 0)} probe inputs")
+    if software.get("software_before_firmware"):
+        print(f"in software before the firmware: {', '.join(software['software_before_firmware'])}")
+    if software.get("input_type_assumed"):
+        print(f"the model's input is not quantized: the firmware takes {software['input_type_assumed']} "
+              "(--input-type); exact for inputs on that grid")
+    print(f"in software after the firmware: {', '.join(software.get('software_after_firmware', []))}")
 
 
 def _csim(args) -> int:
     from qapflow.backends.project import read_project
     from qapflow.sim.csim import run_csim
 
+    source = {"data_file": args.data, "inputs_file": args.inputs}
     if read_project(args.project).get("backend") == "rtl":
         from qapflow.sim.verilator import run_verilator
 
-        report = run_verilator(args.project, args.data, args.n, split=args.split)
+        report = run_verilator(args.project, n=args.n, split=args.split, **source)
         print(f"latency {report['latency_cycles_measured']} cycles measured in simulation "
               f"(out_valid after {report['latency_cycles_out_valid']}), II 1")
     else:
-        report = run_csim(args.project, args.data, args.n, vendor=args.vendor_csim, split=args.split)
+        report = run_csim(args.project, n=args.n, vendor=args.vendor_csim, split=args.split, **source)
     if "samples" in report:
-        print(f"{report['samples']} samples: {report['mismatches_vs_int_model']} mismatches vs the integer "
-              f"model, {report['mismatches_vs_pytorch']} vs PyTorch")
-    print(f"wrote {args.project}/csim_report.json")
+        qonnx = report["qonnx"]
+        print(f"{report['samples']} samples ({report['inputs']['split']}): {report['mismatches_vs_int_model']} "
+              f"mismatches vs the integer model, {qonnx['quantizer_mismatches'] + qonnx['output_mismatching_samples']}"
+              f" vs qonnx, {report['mismatches_vs_pytorch']} vs PyTorch; "
+              f"{report['input_values_rounded_to_grid']} input values rounded to the input grid")
+    print(f"wrote {args.project}/csim_report.json, outputs_int.npy, outputs.npy")
     return 0 if report["passed"] else 1
 
 
@@ -238,8 +256,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_export)
 
     p = commands.add_parser("compile", help="QONNX model -> firmware project")
-    p.add_argument("model", help="MODEL.onnx written by `qapflow export`")
+    p.add_argument("model", help="any QONNX MLP (qapflow export, Brevitas, QKeras via qonnx, FINN)")
     p.add_argument("--backend", default="hls4ml", choices=["hls4ml", "rtl"])
+    p.add_argument("--input-type", help="for models whose input is not quantized: the firmware's input "
+                                        "type, fixed<W,I> (default fixed<16,6>)")
+    p.add_argument("--scaler", help="Standardizer JSON for jet inputs (a qapflow manifest brings its own)")
     p.add_argument("--out", required=True, help="project folder")
     p.add_argument("--part", default="xcu250-figd2104-2L-e")
     p.add_argument("--clock-ns", type=float, default=5.0)
@@ -253,7 +274,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("csim", help="C simulation, compared bit for bit with PyTorch")
     p.add_argument("project")
-    p.add_argument("--data", required=True, help="jet data file (its test split is used)")
+    p.add_argument("--data", help="jet data file (the model's test split when it is its training file)")
+    p.add_argument("--inputs", help=".npy, .npz or .h5 of float32 inputs in the model's input shape, "
+                                    "already preprocessed")
     p.add_argument("--n", type=int, default=10_000, help="number of samples")
     p.add_argument("--split", choices=["test", "all"], default="test",
                    help="test: the training run's test split when --data is its data file")

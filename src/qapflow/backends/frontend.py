@@ -70,8 +70,9 @@ def load_scaler(path) -> dict:
         data = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
         raise DataFormatError(path, f"cannot read the scaler JSON: {exc}") from exc
-    if not isinstance(data, dict) or "mean" not in data or "scale" not in data:
-        raise DataFormatError(path, "a scaler needs fields 'mean' and 'scale' (qapflow's Standardizer JSON)")
+    if not isinstance(data, dict) or "mean" not in data or "std" not in data:
+        raise DataFormatError(path, "a scaler needs fields 'features', 'mean' and 'std' (qapflow's "
+                                    "Standardizer JSON, as `qapflow train` saves it)")
     return data
 
 
@@ -98,9 +99,10 @@ def prepare(model_path, input_type: str | None = None, scaler_file=None, probe: 
     check = compare_with_qonnx(im, model, probe_inputs(im, probe)) if probe else {}
     outputs = check.pop("outputs", None), check.pop("graph_outputs", None)
     del outputs
-    if check and (check["quantizer_mismatches"] or (check["output_exact"] and check["output_mismatching_samples"])):
+    if check and (check["quantizer_mismatches"] or check["output_mismatching_samples"]):
         raise QapflowError(f"{model_path}: the integer model differs from qonnx's execution of the graph "
-                           f"at {check['layers']}; please report this model")
+                           f"(quantizers {check['layers']}, outputs {check['output_mismatching_samples']} "
+                           "samples); please report this model")
     if check:
         check["input_type"] = im.software.description.get("input_type_assumed") if im.software else None
         check["default_input_type"] = DEFAULT_INPUT_TYPE

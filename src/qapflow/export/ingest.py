@@ -1,8 +1,9 @@
 """Read any QONNX file (qapflow's, Brevitas', QKeras via qonnx, FINN's) into a clean graph.
 
-qonnx graph passes, each one Transformation: domains normalised, weights given as inputs
-turned into constants, then qonnx's cleanup (shape inference, constant folding, unique
-names). What cannot be read gives one DataFormatError naming the file and the problem.
+qonnx graph passes, each one Transformation: domains normalised, then qonnx's cleanup steps
+(shape inference, constant folding with quantizers kept, weights given as graph inputs made
+constants), except that node names the user gave are kept (errors name them). What cannot
+be read gives one DataFormatError naming the file and the problem.
 """
 
 from __future__ import annotations
@@ -11,10 +12,18 @@ from pathlib import Path
 
 import onnx
 from qonnx.core.modelwrapper import ModelWrapper
-from qonnx.util.cleanup import cleanup_model
+from qonnx.transformation.fold_constants import FoldConstants
+from qonnx.transformation.general import (
+    GiveReadableTensorNames,
+    GiveUniqueParameterTensors,
+    RemoveStaticGraphInputs,
+    RemoveUnusedTensors,
+)
+from qonnx.transformation.infer_shapes import InferShapes
+from qonnx.transformation.quant_constant_folding import FoldTransposeIntoQuantInit
 
 from qapflow.common.errors import DataFormatError
-from qapflow.export.transforms.initialized_inputs import RemoveInitializedInputs
+from qapflow.export.transforms.name_nodes import NameUnnamedNodes
 from qapflow.export.transforms.normalize_domains import NormalizeQuantDomains
 
 QUANTIZER_OPS = ("Quant", "BipolarQuant", "Trunc", "MultiThreshold")
@@ -31,10 +40,12 @@ def ingest(path) -> ModelWrapper:
     if not proto.graph.node:
         raise DataFormatError(path, "the ONNX graph has no nodes")
     model = ModelWrapper(proto)
-    model = model.transform(NormalizeQuantDomains())
-    model = model.transform(RemoveInitializedInputs())
+    steps = [NormalizeQuantDomains(), InferShapes(), GiveUniqueParameterTensors(),
+             FoldConstants(exclude_op_types=list(QUANTIZER_OPS)), FoldTransposeIntoQuantInit(),
+             RemoveUnusedTensors(), RemoveStaticGraphInputs(), NameUnnamedNodes(), GiveReadableTensorNames()]
     try:
-        model = cleanup_model(model)
+        for step in steps:
+            model = model.transform(step)
     except Exception as exc:  # qonnx raises plain exceptions for graphs it cannot infer
         raise DataFormatError(path, f"qonnx cannot clean up this graph: {exc}") from exc
     if not any(n.op_type in QUANTIZER_OPS for n in model.graph.node):

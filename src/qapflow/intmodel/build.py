@@ -16,12 +16,15 @@ from qonnx.core.modelwrapper import ModelWrapper
 
 from qapflow.intmodel.chain import Chain, Stage, UnsupportedGraph, describe, quant_params, read_chain
 from qapflow.intmodel.model import IntLayer, IntModel, NotBitExact, QuantSpec
-from qapflow.intmodel.software import InputGrid, OutputMap, SoftwareEnds
+from qapflow.intmodel.software import InputGrid, OutputMap, SoftwareEnds, dense_output
 from qapflow.intmodel.subgraph import run, subgraph
 from qapflow.intmodel.thresholds import channel_directions, derive_thresholds
 
 DEFAULT_INPUT_TYPE = "fixed<16,6>"  # signed, 16 bits, 10 fraction bits: standardised features
 SHIFT_ROUNDING = ("ROUND", "ROUND_TO_EVEN")
+# comparators a threshold layer may need (levels x channels); FINN stores them in memory, a
+# fully unrolled design cannot: past this, narrower activations or power-of-two scales are asked for
+MAX_THRESHOLDS_PER_LAYER = 1 << 16
 
 
 @dataclass
@@ -94,7 +97,9 @@ def _weight_ints(model: ModelWrapper, stage: Stage) -> tuple[np.ndarray, np.ndar
     s_w = scale[:, 0].copy()
     ints = stage.weight / s_w[:, None]
     rounded = np.round(ints)
-    if not np.array_equal(rounded, ints):
+    # the graph's float32 weights are fl32(int * scale): the integer is recovered exactly while
+    # the relative rounding (2**-24) is far below half a step
+    if np.any(np.abs(ints - rounded) > 0.25) or np.any(np.abs(rounded) >= 2**22):
         raise NotBitExact(f"{describe(stage.weight_quant)}: weights are not integers at their scale")
     bits = int(p["bitwidth"].reshape(-1)[0])
     return rounded.astype(np.int64), s_w, bits
@@ -146,6 +151,12 @@ def _shift_layer(model, stage, w_int, s_w, w_bits, in_grid: Grid, out_grid: Grid
 
 
 def _threshold_layer(model, stage, w_int, s_w, w_bits, in_grid: Grid, out_grid: Grid, where: str) -> IntLayer:
+    levels = out_grid.spec.hi - out_grid.spec.lo
+    if levels * w_int.shape[0] > MAX_THRESHOLDS_PER_LAYER:
+        raise NotBitExact(f"{where}: its activation {describe(stage.quant)} has {levels + 1} levels on "
+                          f"{w_int.shape[0]} channels, {levels * w_int.shape[0]} thresholds (at most "
+                          f"{MAX_THRESHOLDS_PER_LAYER}); use fewer activation bits, or power-of-two scales "
+                          "with the bias on the accumulator grid and no batch norm (shift-and-clip form)")
     s_acc = in_grid.scale * s_w  # exact in float64 (two float32 factors)
     offset = w_int.astype(np.float64) @ np.broadcast_to(np.asarray(in_grid.offset, np.float64), w_int.shape[1])
     pipeline = subgraph(model, stage.tail + [stage.quant], stage.dense.output[0], stage.quant.output[0])
@@ -154,10 +165,7 @@ def _threshold_layer(model, stage, w_int, s_w, w_bits, in_grid: Grid, out_grid: 
     def transfer(signs):
         def g(acc: np.ndarray) -> np.ndarray:
             true = in_grid.mult * (signs * acc).astype(np.float64) + offset
-            y = (true * s_acc).astype(np.float32)
-            if bias32 is not None:
-                y = y + bias32
-            return out_grid.integers(run(pipeline, y))
+            return out_grid.integers(run(pipeline, dense_output(true, s_acc, bias32)))
         return g
 
     lo_in = np.full(w_int.shape[1], in_grid.spec.lo, dtype=object)

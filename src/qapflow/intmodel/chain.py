@@ -102,15 +102,19 @@ def quant_params(model: ModelWrapper, node: NodeProto) -> dict:
 
 
 def quantized_constant(model: ModelWrapper, node: NodeProto) -> np.ndarray:
-    """The values a Quant/BipolarQuant node applied to a constant produces (float64)."""
+    """The values a Quant/BipolarQuant node applied to a constant produces, computed in float32
+    as qonnx executes the graph (float64 arithmetic can round a weight to another integer)."""
     value = model.get_initializer(node.input[0])
     if value is None:
         raise UnsupportedGraph(f"{describe(node)} quantizes a non-constant where weights were expected")
     p = quant_params(model, node)
+    value = np.asarray(value, np.float32)
+    scale = p["scale"].astype(np.float32)
     if p["bipolar"]:
-        return np.where(np.asarray(value, np.float64) >= 0, 1.0, -1.0) * p["scale"]
-    return quant(np.asarray(value, np.float64), p["scale"], p["zeropt"], p["bitwidth"], p["signed"],
-                 p["narrow"], p["rounding_mode"])
+        return (np.where(value >= 0, np.float32(1), np.float32(-1)) * scale).astype(np.float64)
+    q = quant(value, scale, p["zeropt"].astype(np.float32), p["bitwidth"].astype(np.float32), p["signed"],
+              p["narrow"], p["rounding_mode"])
+    return np.asarray(q, np.float64)
 
 
 def _consumer(model: ModelWrapper, tensor: str) -> NodeProto | None:

@@ -19,6 +19,14 @@ from qapflow.common.atomic import atomic_path
 from qapflow.intmodel.subgraph import run
 
 
+def dense_output(acc_true: np.ndarray, scale, bias=None) -> np.ndarray:
+    """A dense layer's float32 output as qapflow defines it: the exact sum of integer products
+    (the accumulator, times the input and weight scales) rounded once to float32, then the
+    layer's own bias added in float32 as the graph adds it."""
+    y = (np.asarray(acc_true, np.float64) * np.asarray(scale, np.float64)).astype(np.float32)
+    return y + np.asarray(bias, np.float32) if bias is not None else y
+
+
 @dataclass
 class InputGrid:
     """x = scale * (mult * q + offset) for the input integers q (offset per input or scalar)."""
@@ -70,11 +78,8 @@ class SoftwareEnds:
 
     def outputs(self, out_int: np.ndarray) -> np.ndarray:
         o = self.output
-        v = ((o.mult * np.asarray(out_int, np.float64) + np.asarray(o.offset, np.float64))
-             * np.asarray(o.scale, np.float64)).astype(np.float32)
-        if o.bias is not None:
-            v = v + np.asarray(o.bias, np.float32)
-        return run(self.tail, v)
+        acc_true = o.mult * np.asarray(out_int, np.float64) + np.asarray(o.offset, np.float64)
+        return run(self.tail, dense_output(acc_true, o.scale, o.bias))
 
     @property
     def is_trivial(self) -> bool:

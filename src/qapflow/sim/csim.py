@@ -35,6 +35,31 @@ def _io_types(prj: Path, project: str) -> tuple[str, str]:
     return args[0].split()[0], args[1].split()[0]
 
 
+def _numbers(text: str) -> np.ndarray:
+    return np.array([float(v) for v in text.replace(",", " ").split()], dtype=np.float64)
+
+
+def check_weight_files(prj: Path) -> int:
+    """The csim loads weights/*.txt, synthesis compiles the arrays in weights/*.h: refuse to
+    simulate unless every pair holds the same numbers. Returns the number of arrays checked."""
+    checked = 0
+    for header in sorted((prj / "firmware" / "weights").glob("*.h")):
+        text = header.read_text()
+        body = text[text.index("#else"):]
+        synthesized = _numbers(body[body.index("{") + 1 : body.index("}")])
+        txt = header.with_suffix(".txt")
+        if not txt.exists():
+            raise QapflowError(f"{txt}: missing; the csim loads it in place of the array in {header.name}")
+        loaded = _numbers(txt.read_text())
+        if not np.array_equal(loaded, synthesized):
+            bad = int(np.flatnonzero(loaded != synthesized)[0]) if len(loaded) == len(synthesized) else None
+            raise QapflowError(f"{txt}: differs from the synthesized array in {header.name}"
+                               + (f" at element {bad}" if bad is not None else f" ({len(loaded)} vs "
+                                  f"{len(synthesized)} values)") + "; csim would not test what synthesis builds")
+        checked += 1
+    return checked
+
+
 def build_testbench(prj: Path, summary: dict) -> tuple[Path, float, bool]:
     """Compile (or reuse) the testbench binary; return (binary, seconds, rebuilt)."""
     project = summary["project_name"]
@@ -82,6 +107,7 @@ def run_csim(prj, data_file=None, n: int = 10_000, vendor: bool = False, split: 
     im = load_int_model(prj)
     inputs = simulation_inputs(summary, n, data_file, inputs_file, split)
     x_int, rounded = im.input_integers(inputs.x)
+    arrays_checked = check_weight_files(prj)
     binary, compile_s, rebuilt = build_testbench(prj, summary)
     work = prj / CSIM_DIR
     np.savetxt(work / "inputs.txt", x_int, fmt="%d")
@@ -91,6 +117,7 @@ def run_csim(prj, data_file=None, n: int = 10_000, vendor: bool = False, split: 
     run_s = time.time() - start
     simulated = np.loadtxt(work / "outputs.txt", dtype=np.int64, ndmin=2)
     tool = {"tool": "g++ (project firmware + ap_types)", "compile_seconds": compile_s,
+            "weight_files_checked_against_synthesis_arrays": arrays_checked,
             "binary_reused": not rebuilt, "run_seconds": run_s,
             "csim_samples_per_second": len(x_int) / max(run_s, 1e-9)}
     return finish_report(prj, summary, im, inputs, x_int, rounded, simulated, tool)

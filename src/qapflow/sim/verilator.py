@@ -103,13 +103,19 @@ def _to_model_units(trace: np.ndarray, summary: dict) -> np.ndarray:
     return out
 
 
-def measured_latency(outputs: np.ndarray, reference: np.ndarray) -> int | None:
-    """The lag L (cycles) with outputs[t + L] == reference[t] for every sample t, if any."""
+def matching_lags(outputs: np.ndarray, reference: np.ndarray) -> list[int]:
+    """Every lag L (cycles) with outputs[t + L] == reference[t] for every sample t."""
     n = len(reference)
-    for lag in range(len(outputs) - n + 1):
-        if np.array_equal(outputs[lag : lag + n], reference):
-            return lag
-    return None
+    return [lag for lag in range(len(outputs) - n + 1) if np.array_equal(outputs[lag : lag + n], reference)]
+
+
+def measured_latency(outputs: np.ndarray, reference: np.ndarray, out_valid: int | None = None) -> int | None:
+    """The lag at which the trace equals the integer model's outputs; where several lags do
+    (outputs that do not vary between samples), the one out_valid marks, if it is among them."""
+    lags = matching_lags(outputs, reference)
+    if out_valid in lags:
+        return out_valid
+    return lags[0] if lags else None
 
 
 def run_verilator(prj, data_file=None, n: int = 10_000, split: str = "test", inputs_file=None) -> dict:
@@ -133,8 +139,8 @@ def run_verilator(prj, data_file=None, n: int = 10_000, split: str = "test", inp
     trace = np.loadtxt(work / "trace.txt", dtype=np.int64, ndmin=2)
     valid, outputs = trace[:, 1], _to_model_units(trace[:, 2:], summary)
     reference = im.forward_int(x_int)
-    latency = measured_latency(outputs, reference)
     first_valid = int(np.flatnonzero(valid)[0]) if valid.any() else None
+    latency = measured_latency(outputs, reference, first_valid)
     lag = latency if latency is not None else (first_valid or 0)
     simulated = outputs[lag : lag + len(reference)]
     if len(simulated) < len(reference):
