@@ -94,7 +94,7 @@ def _export(args) -> None:
 def _compile(args) -> None:
     from qapflow.backends.hls4ml_backend import CompileOptions, compile_hls4ml
 
-    extra = {"input_type": args.input_type, "scaler_file": args.scaler}
+    extra = {"input_type": args.input_type, "scaler_file": args.scaler, "activations": args.activations}
     if args.backend == "rtl":
         from qapflow.backends.rtl_backend import compile_rtl
 
@@ -261,6 +261,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input-type", help="for models whose input is not quantized: the firmware's input "
                                         "type, fixed<W,I> (default fixed<16,6>)")
     p.add_argument("--scaler", help="Standardizer JSON for jet inputs (a qapflow manifest brings its own)")
+    p.add_argument("--activations", choices=["auto", "thresholds"], default="auto",
+                   help="auto: shift-and-clip where exact, thresholds elsewhere; thresholds: everywhere")
     p.add_argument("--out", required=True, help="project folder")
     p.add_argument("--part", default="xcu250-figd2104-2L-e")
     p.add_argument("--clock-ns", type=float, default=5.0)

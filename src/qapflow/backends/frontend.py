@@ -76,7 +76,11 @@ def load_scaler(path) -> dict:
     return data
 
 
-def prepare(model_path, input_type: str | None = None, scaler_file=None, probe: int = 2000) -> Frontend:
+ACTIVATION_FORMS = ("auto", "thresholds")
+
+
+def prepare(model_path, input_type: str | None = None, scaler_file=None, probe: int = 2000,
+            activations: str = "auto") -> Frontend:
     model_path = Path(model_path)
     manifest = None
     if manifest_path(model_path).exists() and model_path.is_file():
@@ -85,9 +89,11 @@ def prepare(model_path, input_type: str | None = None, scaler_file=None, probe: 
         if digest and digest != file_digest(model_path):
             raise DataFormatError(model_path, f"the model's SHA-256 differs from its manifest "
                                               f"({manifest_path(model_path).name}): the file changed after export")
+    if activations not in ACTIVATION_FORMS:
+        raise QapflowError(f"--activations {activations!r}: use one of {ACTIVATION_FORMS}")
     model = ingest(model_path)
     try:
-        im = build_int_model(model, input_type)
+        im = build_int_model(model, input_type, force_thresholds=activations == "thresholds")
     except QapflowError as exc:
         raise DataFormatError(model_path, str(exc)) from exc
     scaler = load_scaler(scaler_file) if scaler_file else (manifest or {}).get("scaler")

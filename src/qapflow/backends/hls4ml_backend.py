@@ -109,11 +109,11 @@ def narrow_dense_results(hls_model, im: IntModel) -> None:
 
 
 def compile_hls4ml(model_path, out, opts: CompileOptions | None = None, input_type: str | None = None,
-                   scaler_file=None, probe: int = 2000) -> dict:
+                   scaler_file=None, probe: int = 2000, activations: str = "auto") -> dict:
     """Write an hls4ml project into `out`; return the compile summary (also saved there)."""
     opts = opts or CompileOptions()
     out = Path(out)
-    front = prepare(model_path, input_type, scaler_file, probe)
+    front = prepare(model_path, input_type, scaler_file, probe, activations)
     im = front.im
     project = sanitize(opts.project_name, "qapflow_net")
     hls4ml_sparse.register()

@@ -101,13 +101,13 @@ def io_layout(kifs) -> list[dict]:
 
 def compile_rtl(model_path, out, pipeline_stages: int = 0, clock_ns: float = 5.0,
                 part: str = "xcvu13p-flga2577-2-e", project_name: str = "qapflow_net",
-                input_type: str | None = None, scaler_file=None, probe: int = 2000) -> dict:
+                input_type: str | None = None, scaler_file=None, probe: int = 2000, activations: str = "auto") -> dict:
     """Write Verilog, the integer model and the testbench sources into `out`."""
     from da4ml.codegen import RTLModel
     from da4ml.codegen.rtl.rtl_model import get_io_kifs
 
     model_path, out = Path(model_path), Path(out)
-    front = prepare(model_path, input_type, scaler_file, probe)
+    front = prepare(model_path, input_type, scaler_file, probe, activations)
     im = front.im
     core = sanitize(project_name, "qapflow_net")
     top = f"{core}_top"

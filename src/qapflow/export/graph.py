@@ -1,7 +1,7 @@
-"""Read the dense-layer chain of an exported QONNX graph (Gemm form).
+"""Read the dense-layer chain of a graph qapflow exported (Gemm form), for zero folding.
 
 input -> [Quant] -> Gemm(x, Quant(W), Quant(b)) -> Relu -> Quant -> Gemm ... -> Gemm -> output
-Analysis only: nothing here changes the graph.
+Analysis only: nothing here changes the graph. Any other graph is read by intmodel.chain.
 """
 
 from __future__ import annotations
@@ -11,13 +11,9 @@ from dataclasses import dataclass
 import numpy as np
 from onnx import NodeProto
 from qonnx.core.modelwrapper import ModelWrapper
-from qonnx.custom_op.general.quant import quant
 
-from qapflow.common.errors import QapflowError
-
-
-class UnsupportedGraph(QapflowError):
-    """The QONNX graph is not a chain of quantized dense layers qapflow can handle."""
+from qapflow.intmodel.chain import UnsupportedGraph, quant_params, quantized_constant
+from qapflow.intmodel.chain import attr as _attr
 
 
 @dataclass
@@ -34,39 +30,6 @@ class DenseLayer:
 class DenseChain:
     input_quant: NodeProto | None
     layers: list[DenseLayer]
-
-
-def _attr(node: NodeProto, name: str, default=None):
-    for a in node.attribute:
-        if a.name == name:
-            return a.s.decode() if a.type == a.STRING else a.i
-    return default
-
-
-def quant_params(model: ModelWrapper, node: NodeProto) -> dict:
-    """scale, zero point, bit width (arrays) and the Quant node's attributes."""
-    params = [model.get_initializer(name) for name in node.input[1:4]]
-    if any(p is None for p in params):
-        raise UnsupportedGraph(f"Quant node {node.name}: scale, zero point and bit width must be constants")
-    scale, zeropt, bitwidth = params
-    return {
-        "scale": np.asarray(scale, dtype=np.float64),
-        "zeropt": np.asarray(zeropt, dtype=np.float64),
-        "bitwidth": np.asarray(bitwidth, dtype=np.float64),
-        "signed": bool(_attr(node, "signed", 1)),
-        "narrow": bool(_attr(node, "narrow", 0)),
-        "rounding_mode": _attr(node, "rounding_mode", "ROUND"),
-    }
-
-
-def quantized_constant(model: ModelWrapper, node: NodeProto) -> np.ndarray:
-    """The values a Quant node applied to a constant tensor produces (float64)."""
-    value = model.get_initializer(node.input[0])
-    if value is None:
-        raise UnsupportedGraph(f"Quant node {node.name} quantizes a non-constant; expected weights or bias")
-    p = quant_params(model, node)
-    return quant(np.asarray(value, np.float64), p["scale"], p["zeropt"], p["bitwidth"], p["signed"],
-                 p["narrow"], p["rounding_mode"])
 
 
 def _only_consumer(model: ModelWrapper, tensor: str) -> NodeProto | None:

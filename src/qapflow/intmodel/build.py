@@ -189,8 +189,9 @@ def _weight_exp(s_w: np.ndarray) -> int:
     return exp if exp is not None else 0
 
 
-def build_int_model(model: ModelWrapper, input_type: str | None = None) -> IntModel:
-    """The IntModel of an ingested QONNX graph; UnsupportedGraph/NotBitExact name the node."""
+def build_int_model(model: ModelWrapper, input_type: str | None = None, force_thresholds: bool = False) -> IntModel:
+    """The IntModel of an ingested QONNX graph; UnsupportedGraph/NotBitExact name the node.
+    force_thresholds: thresholds even where shift-and-clip is exact (to compare their cost)."""
     chain = read_chain(model)
     graph_input = model.graph.input[0].name
     if chain.input_quant is not None:
@@ -207,7 +208,8 @@ def build_int_model(model: ModelWrapper, input_type: str | None = None) -> IntMo
         where = f"layer {i} ({describe(stage.dense)})"
         w_int, s_w, w_bits = _weight_ints(model, stage)
         out_grid = quant_grid(model, stage.quant, f"layer {i} activation") if stage.quant is not None else None
-        layer = _shift_layer(model, stage, w_int, s_w, w_bits, in_grid, out_grid)
+        layer = None if force_thresholds and out_grid is not None else _shift_layer(
+            model, stage, w_int, s_w, w_bits, in_grid, out_grid)
         shift_output = layer is not None
         if layer is None and out_grid is not None:
             layer = _threshold_layer(model, stage, w_int, s_w, w_bits, in_grid, out_grid, where)
