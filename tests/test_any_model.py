@@ -63,11 +63,12 @@ def brevitas_mlp(path, bits: int, bipolar: bool = False, seed: int = 0):
     return path
 
 
-def helper_mlp(path):
+def helper_mlp(path, argmax=False):
     """onnx helper API: Flatten input, MatMul+Add, weights as graph inputs, Softmax output."""
     case = MlpCase(n_in=16, input_bits=6, layers=[LayerCase(10, 4, 5, per_channel=True, sparsity=0.5),
                                                   LayerCase(5, 6, 6)],
-                   pot_scales=False, matmul=True, softmax=True, flatten_input=True, weights_as_inputs=True, seed=3)
+                   pot_scales=False, matmul=True, softmax=True, argmax=argmax, flatten_input=True,
+                   weights_as_inputs=True, seed=3)
     onnx.save(build_case(case), str(path))
     return path
 
@@ -78,6 +79,8 @@ def assert_exact(report):
     assert report["qonnx"]["quantizer_mismatches"] == 0
     assert report["qonnx"]["output_mismatching_samples"] == 0
     assert report["qonnx"]["firmware_outputs_equal_graph_outputs"] == N
+    # onnxruntime's own float32 run of the graph agrees at every quantizer on these models too
+    assert report["qonnx"]["float32_graph"]["quantizer_mismatching_samples"] == 0
     assert report["passed"]
 
 
@@ -87,6 +90,7 @@ MODELS = {
     "brevitas-8bit": lambda p: brevitas_mlp(p, 8),
     "brevitas-bipolar": lambda p: brevitas_mlp(p, 1, bipolar=True),
     "onnx-helper": helper_mlp,
+    "onnx-helper-argmax": lambda p: helper_mlp(p, argmax=True),
 }
 
 

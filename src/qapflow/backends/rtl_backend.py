@@ -111,9 +111,6 @@ def compile_rtl(model_path, out, pipeline_stages: int = 0, clock_ns: float = 5.0
     im = front.im
     core = sanitize(project_name, "qapflow_net")
     top = f"{core}_top"
-    if not im.layers[0].weight.any():
-        raise QapflowError(f"{model_path}: the pruned network's output depends on no input (all "
-                           "first-layer weights are zero); there is no circuit to build")
     comb = trace_int_model(im)
     # latency_cutoff: the adder depth per pipeline stage; fewer, deeper stages for a larger value
     cutoff = max(1.0, comb.latency[1] / pipeline_stages) if pipeline_stages > 0 else 5.0

@@ -28,9 +28,17 @@ def subgraph(model: ModelWrapper, nodes: list, input_name: str, output_name: str
     graph = helper.make_graph(
         [onnx.NodeProto.FromString(n.SerializeToString()) for n in nodes], "qapflow_subgraph",
         [helper.make_tensor_value_info(input_name, TensorProto.FLOAT, [None] * rank)],
-        [helper.make_tensor_value_info(output_name, TensorProto.FLOAT, None)], initializer=initializers)
+        [helper.make_tensor_value_info(output_name, _elem_type(model, output_name), None)],
+        initializer=initializers)
     opsets = [helper.make_opsetid("", max(13, _onnx_opset(model))), helper.make_opsetid(QONNX_DOMAIN, 1)]
     return helper.make_model(graph, opset_imports=opsets, producer_name="qapflow")
+
+
+def _elem_type(model: ModelWrapper, name: str) -> int:
+    """The tensor's element type in the graph (ArgMax gives int64), float32 where unknown."""
+    info = model.get_tensor_valueinfo(name)
+    elem = info.type.tensor_type.elem_type if info is not None else 0
+    return elem or TensorProto.FLOAT
 
 
 def _onnx_opset(model: ModelWrapper) -> int:

@@ -40,6 +40,7 @@ class MlpCase:
     matmul: bool = False  # MatMul + Add instead of Gemm
     output_quant: bool = False
     softmax: bool = False
+    argmax: bool = False
     flatten_input: bool = False
     weights_as_inputs: bool = False
     zero_point: bool = False
@@ -120,6 +121,8 @@ def build_case(case: MlpCase) -> onnx.ModelProto:
         x, n_in = y, layer.width
     if case.softmax:
         x = g.node("Softmax", [x], axis=-1)
+    if case.argmax:
+        x = g.node("ArgMax", [x], axis=-1, keepdims=1)
     graph = helper.make_graph(g.nodes, "mlp_case", [helper.make_tensor_value_info("x", TensorProto.FLOAT, in_shape)],
                               [helper.make_tensor_value_info(x, TensorProto.FLOAT, None)], initializer=g.inits)
     if case.weights_as_inputs:
@@ -140,8 +143,8 @@ def random_case(seed: int, max_width: int = 64) -> MlpCase:
     prev_bits = int(rng.integers(1, 17))
     case = MlpCase(n_in=int(rng.integers(1, 17)), input_bits=prev_bits, layers=[], pot_scales=pot,
                    matmul=bool(rng.random() < 0.5), output_quant=bool(rng.random() < 0.3),
-                   softmax=bool(rng.random() < 0.2), flatten_input=bool(rng.random() < 0.2),
-                   weights_as_inputs=bool(rng.random() < 0.2), zero_point=zero_point, seed=seed)
+                   softmax=bool(rng.random() < 0.2), argmax=bool(rng.random() < 0.1),
+                   flatten_input=bool(rng.random() < 0.2), weights_as_inputs=bool(rng.random() < 0.2), zero_point=zero_point, seed=seed)
     for i in range(depth):
         last = i == depth - 1
         width = int(rng.integers(1, 6)) if last else int(rng.integers(1, max_width + 1))
