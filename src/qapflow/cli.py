@@ -98,7 +98,7 @@ def _compile(args) -> None:
     if args.backend == "rtl":
         from qapflow.backends.rtl_backend import compile_rtl
 
-        summary = compile_rtl(args.model, args.out, args.pipeline_stages, args.clock_ns, **extra)
+        summary = compile_rtl(args.model, args.out, args.pipeline_stages, args.clock_ns, part=args.part, **extra)
         print(f"bit-exact Verilog (da4ml): {summary['nonzero_weights']} non-zero weights as adder graphs, "
               f"{summary['threshold_comparators']} threshold comparators, {summary['pipeline_stages']} "
               f"pipeline stages, estimated {summary['estimated_cost_luts']:.0f} LUTs")
@@ -151,6 +151,12 @@ def _csim(args) -> int:
 
 
 def _synth(args) -> None:
+    from qapflow.backends.project import read_project
+
+    backend = read_project(args.project).get("backend")
+    if backend == "rtl" and args.tool != "yosys":
+        raise QapflowError(f"{args.project} is an RTL project: synthesize it with --tool yosys "
+                           f"({args.tool} takes hls4ml projects)")
     if args.tool == "yosys":
         from qapflow.synth.yosys import run_yosys
 
@@ -165,25 +171,60 @@ def _synth(args) -> None:
 def _compare(args) -> None:
     from qapflow.compare.compare import COLUMNS, compare_run
 
-    iterations = [int(v) for v in args.iterations.split(",")] if args.iterations else None
-    summary = compare_run(args.run, args.out, args.backend, iterations, args.data, args.n, args.family,
+    summary = compare_run(args.run, args.out, args.backend, args.iterations, args.data, args.n, args.family,
                           progress=not args.quiet)
     print("  ".join(COLUMNS))
     for row in summary["rows"]:
         print("  ".join("-" if row[c] is None else (f"{row[c]:.4g}" if isinstance(row[c], float) else str(row[c]))
                         for c in COLUMNS))
     print(f"Pearson r(BOPs, LUTs) = {summary['pearson_bops_luts']}, "
-          f"r(qonnx BOPs, LUTs) = {summary['pearson_qonnx_bops_luts']}")
+          f"r(qonnx BOPs, LUTs) = {summary['pearson_qonnx_bops_luts']}"
+          + (f" ({summary['pearson_caveat']})" if summary.get("pearson_caveat") else ""))
     print(f"wrote {args.out}/compare.csv, compare.json")
 
 
 def _run(args) -> None:
     from qapflow.flow.runner import run_flow
 
-    report = run_flow(args.flow, smoke=args.smoke, progress=not args.quiet)
+    report = run_flow(args.flow, smoke=args.smoke, progress=not args.quiet, verbose=args.verbose)
     for stage, entry in report["stages"].items():
         print(f"{stage:<8} {entry['status']:<7} {entry.get('seconds', 0):8.1f} s")
     print(f"wrote {report['workdir']}/flow_report.json")
+
+
+def _checked(check, what: str):
+    """An argparse type from a check that raises ValueError: one clear message per bad value."""
+    def parse(text: str):
+        try:
+            return check(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(f"{what}: {exc}") from None
+    return parse
+
+
+def _int_in(lo: int, hi: int | None = None):
+    def check(text: str) -> int:
+        value = int(text)
+        if value < lo or (hi is not None and value > hi):
+            raise ValueError(f"{value} is outside {lo}..{hi if hi is not None else 'any'}")
+        return value
+    return check
+
+
+def _part(text: str) -> str:
+    from qapflow.flow.schema import check_part
+
+    return check_part(text)
+
+
+def _clock(text: str) -> float:
+    from qapflow.flow.schema import check_clock
+
+    return check_clock(float(text))
+
+
+def _iterations(text: str) -> list[int]:
+    return [_int_in(0)(v) for v in text.split(",")]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -228,7 +269,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input-bits", type=int, help="input quantizer bits (0: float input)")
     p.add_argument("--scheme", choices=["fixed-point", "scaled-int"])
     p.add_argument("--prune", choices=["none", "ft", "lt"])
-    p.add_argument("--iterations", type=int, help="pruning iterations after the first training")
+    p.add_argument("--iterations", type=_checked(_int_in(0, 1000), "--iterations"),
+                   help="pruning iterations after the first training")
     p.add_argument("--target-sparsity", type=float)
     p.add_argument("--max-epochs", type=int)
     p.add_argument("--patience", type=int)
@@ -264,13 +306,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--activations", choices=["auto", "thresholds"], default="auto",
                    help="auto: shift-and-clip where exact, thresholds elsewhere; thresholds: everywhere")
     p.add_argument("--out", required=True, help="project folder")
-    p.add_argument("--part", default="xcu250-figd2104-2L-e")
-    p.add_argument("--clock-ns", type=float, default=5.0)
+    p.add_argument("--part", default="xcu250-figd2104-2L-e", type=_checked(_part, "--part"))
+    p.add_argument("--clock-ns", type=_checked(_clock, "--clock-ns"), default=5.0)
     p.add_argument("--io", choices=["parallel", "stream"], default="parallel")
     p.add_argument("--strategy", choices=["latency", "resource"], default="latency")
-    p.add_argument("--reuse", type=int, default=1)
+    p.add_argument("--reuse", type=_checked(_int_in(1, 4096), "--reuse"), default=1)
     p.add_argument("--vendor", choices=["vivado", "vitis"], default="vitis")
-    p.add_argument("--pipeline-stages", type=int, default=0,
+    p.add_argument("--pipeline-stages", type=_checked(_int_in(0, 64), "--pipeline-stages"), default=0,
                    help="rtl: number of pipeline stages (0: da4ml's default adder depth per stage)")
     p.set_defaults(func=_compile)
 
@@ -279,7 +321,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", help="jet data file (the model's test split when it is its training file)")
     p.add_argument("--inputs", help=".npy, .npz or .h5 of float32 inputs in the model's input shape, "
                                     "already preprocessed")
-    p.add_argument("--n", type=int, default=10_000, help="number of samples")
+    p.add_argument("--n", type=_checked(_int_in(1), "--n"), default=10_000, help="number of samples")
     p.add_argument("--split", choices=["test", "all"], default="test",
                    help="test: the training run's test split when --data is its data file")
     p.add_argument("--vendor-csim", action="store_true", help="run vitis_hls/vivado_hls csim instead")
@@ -295,16 +337,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("run", help="run a YAML flow (data to report), cached stage by stage")
     p.add_argument("flow", help="FLOW.yaml, e.g. flows/jet_tagging.yaml")
     p.add_argument("--smoke", action="store_true", help="the flow's small sizes, for a quick look")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--verbose", action="store_true",
+                   help="show third-party output on the console (else it goes to WORKDIR/logs/STAGE.log)")
     p.set_defaults(func=_run)
 
     p = commands.add_parser("compare", help="BOPs vs synthesized resources over a pruning run")
     p.add_argument("run", help="RUN_DIR of `qapflow train`")
     p.add_argument("--backend", choices=["rtl", "hls4ml"], default="rtl")
     p.add_argument("--out", required=True)
-    p.add_argument("--iterations", help="comma-separated iterations (default: all)")
+    p.add_argument("--iterations", type=_checked(_iterations, "--iterations"),
+                   help="comma-separated iterations (default: all)")
     p.add_argument("--data", help="data file for the simulations (default: the run's)")
-    p.add_argument("--n", type=int, default=10_000)
+    p.add_argument("--n", type=_checked(_int_in(1), "--n"), default=10_000)
     p.add_argument("--family", choices=["xc7", "xcup", "xcu"], default="xc7")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_compare)

@@ -21,6 +21,8 @@ from qapflow.backends.frontend import prepare
 from qapflow.backends.identifiers import sanitize
 from qapflow.backends.project import PROJECT_MANIFEST, build_into
 from qapflow.common.atomic import write_json
+from qapflow.common.errors import QapflowError
+from qapflow.flow.schema import check_clock, check_part
 from qapflow.intmodel.model import IntModel, QuantSpec
 
 DEFAULT_PART = "xcu250-figd2104-2L-e"
@@ -113,6 +115,10 @@ def compile_hls4ml(model_path, out, opts: CompileOptions | None = None, input_ty
     """Write an hls4ml project into `out`; return the compile summary (also saved there)."""
     opts = opts or CompileOptions()
     out = Path(out)
+    check_part(opts.part)  # it reaches the project's Tcl scripts
+    check_clock(opts.clock_ns)
+    if opts.io not in ("parallel", "stream") or opts.strategy not in ("latency", "resource") or opts.reuse < 1:
+        raise QapflowError(f"compile options {opts}: io parallel|stream, strategy latency|resource, reuse >= 1")
     front = prepare(model_path, input_type, scaler_file, probe, activations)
     im = front.im
     project = sanitize(opts.project_name, "qapflow_net")

@@ -23,6 +23,7 @@ from qapflow.backends.templates import render
 from qapflow.common.atomic import write_json
 from qapflow.common.errors import QapflowError
 from qapflow.backends.frontend import prepare
+from qapflow.flow.schema import check_clock, check_part
 from qapflow.intmodel.model import IntLayer, IntModel
 
 WIDE = 64  # integer bits wide enough for any intermediate of these networks
@@ -100,13 +101,17 @@ def io_layout(kifs) -> list[dict]:
 
 
 def compile_rtl(model_path, out, pipeline_stages: int = 0, clock_ns: float = 5.0,
-                part: str = "xcvu13p-flga2577-2-e", project_name: str = "qapflow_net",
+                part: str = "xcu250-figd2104-2L-e", project_name: str = "qapflow_net",
                 input_type: str | None = None, scaler_file=None, probe: int = 2000, activations: str = "auto") -> dict:
     """Write Verilog, the integer model and the testbench sources into `out`."""
     from da4ml.codegen import RTLModel
     from da4ml.codegen.rtl.rtl_model import get_io_kifs
 
     model_path, out = Path(model_path), Path(out)
+    check_part(part)
+    check_clock(clock_ns)
+    if not 0 <= int(pipeline_stages) <= 64:
+        raise QapflowError(f"pipeline stages {pipeline_stages}: use 0 (da4ml's default) to 64")
     front = prepare(model_path, input_type, scaler_file, probe, activations)
     im = front.im
     core = sanitize(project_name, "qapflow_net")

@@ -106,7 +106,8 @@ def compare_iteration(it_dir: Path, out: Path, backend: str, data_file, n: int, 
         "BRAM": resources.get("BRAM", resources.get("BRAM_18K")),
         "latency_cycles": sim.get("latency_cycles_measured"),
         "sim_samples": sim.get("samples"),
-        "sim_mismatches": sim.get("mismatches_vs_int_model", 0) + sim.get("mismatches_vs_pytorch", 0),
+        "sim_mismatches": (sim.get("mismatches_vs_int_model") or 0) + (sim.get("mismatches_vs_pytorch") or 0)
+        + (sim.get("qonnx", {}).get("quantizer_mismatches") or 0),
     }
 
 
@@ -143,7 +144,8 @@ def plot(rows: list[dict], out: Path, backend: str) -> list[Path]:
             ax.annotate(f"{r['sparsity']:.0%}", (r[key], r["LUT"]), fontsize=7)
         ax.set(xlabel=label, ylabel="LUTs", title=f"{backend}: LUTs vs {label}")
         ax.ticklabel_format(axis="x", style="sci", scilimits=(0, 3))
-    fig.suptitle("labels: measured fraction of zero weights", fontsize=8)
+    caveat = f"; {len(rows)} points only: r is not meaningful" if len(rows) < 3 else ""
+    fig.suptitle("labels: measured fraction of zero weights" + caveat, fontsize=8)
     fig.tight_layout()
     for ext in ("png", "pdf"):
         path = out / f"luts_vs_bops.{ext}"
@@ -177,7 +179,11 @@ def compare_run(run_dir, out, backend: str = "rtl", iterations: list[int] | None
         "pearson_bops_luts": pearson([r["bops"] for r in with_luts], [r["LUT"] for r in with_luts]),
         "pearson_qonnx_bops_luts": pearson([r["qonnx_bops"] for r in with_luts], [r["LUT"] for r in with_luts]),
         "luts_source": "Yosys synth_xilinx technology mapping" if backend == "rtl" else "vendor reports",
+        "pearson_points": len(with_luts),
     }
+    if len(with_luts) < 3:
+        summary["pearson_caveat"] = (f"from {len(with_luts)} points: any two distinct points give r = +-1; "
+                                     "compare three or more iterations for a correlation")
     write_table(rows, out / "compare.csv")
     write_json(out / "compare.json", summary)
     plot(rows, out, backend)

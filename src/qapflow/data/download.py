@@ -18,6 +18,7 @@ from urllib.parse import urlparse
 
 from tqdm import tqdm
 
+from qapflow.common.cache import cache_root
 from qapflow.common.errors import DownloadError
 from qapflow.common.hashing import file_digest
 
@@ -38,10 +39,7 @@ class RemoteFile:
 
 
 def default_cache_dir() -> Path:
-    root = os.environ.get("QAPFLOW_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "qapflow"
-    )
-    return Path(root) / "downloads"
+    return cache_root() / "downloads"
 
 
 def _open(url: str, headers: dict | None = None):

@@ -1,16 +1,20 @@
 """`qapflow run FLOW.yaml`: data -> train -> export -> compile -> csim -> synth -> compare -> report.
 
-A flow is plain YAML (see flows/jet_tagging.yaml). Every stage writes its outputs under the
-flow's workdir and a record WORKDIR/.stages/<stage>.json with the digest of its inputs
-(its settings and the files it reads) and its wall time. A stage whose record matches is
-skipped, so a re-run redoes only what changed, and a killed run resumes (the generator and
-the trainer also resume inside their stages).
+A flow is plain YAML (see flows/jet_tagging.yaml), checked against its schema (flow.schema)
+before anything runs. Every stage writes its outputs under the flow's workdir and a record
+WORKDIR/.stages/<stage>.json with the digest of its inputs: its settings and the contents of
+the files it reads, named relative to the workdir, so a moved or copied checkout reuses its
+results. A stage whose record matches is skipped; a killed run resumes (the generator and the
+trainer also resume inside their stages). A finished result made from other inputs is moved
+aside, never deleted. flow_report.json is written after every stage, with the failure if one
+fails. Third-party output goes to WORKDIR/logs/<stage>.log; the console gets a line a stage.
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import os
 import shutil
 import time
 from pathlib import Path
@@ -18,11 +22,11 @@ from pathlib import Path
 import yaml
 
 from qapflow.common.atomic import write_json
+from qapflow.common.console import captured, say
 from qapflow.common.errors import QapflowError
 from qapflow.common.hashing import file_digest, settings_digest
 from qapflow.common.tools import ToolNotFound
-
-STAGES = ("data", "train", "export", "compile", "csim", "synth", "compare", "report")
+from qapflow.flow.schema import STAGES, family_of, validate_flow
 
 
 def _merge(base: dict, extra: dict) -> dict:
@@ -33,36 +37,81 @@ def _merge(base: dict, extra: dict) -> dict:
 
 
 def load_flow(path, smoke: bool = False) -> dict:
+    """The flow as plain data with every default filled in, validated (smoke sizes merged)."""
     try:
-        flow = yaml.safe_load(Path(path).read_text())
+        raw = yaml.safe_load(Path(path).read_text())
     except (OSError, yaml.YAMLError) as exc:
         raise QapflowError(f"{path}: cannot read the flow: {exc}") from exc
-    if not isinstance(flow, dict) or "stages" not in flow:
-        raise QapflowError(f"{path}: a flow is a mapping with a 'stages' key")
-    unknown = sorted(set(flow["stages"]) - set(STAGES))
-    if unknown:
-        raise QapflowError(f"{path}: unknown stages {unknown}; known: {list(STAGES)}")
-    if smoke:
-        flow["stages"] = _merge(flow["stages"], flow.get("smoke", {}))
-    flow["workdir"] = str(flow.get("workdir", f"runs/{Path(path).stem}")) + ("_smoke" if smoke else "")
+    if isinstance(raw, dict) and smoke:
+        raw["stages"] = _merge(raw.get("stages") or {}, raw.get("smoke") or {})
+    flow = validate_flow(raw, path).model_dump(exclude_none=True)
+    flow["stages"] = {k: v for k, v in flow["stages"].items() if v is not None}
+    flow["workdir"] = str(flow.get("workdir") or f"runs/{Path(path).stem}") + ("_smoke" if smoke else "")
+    if "train" in flow["stages"]:
+        _check_train(flow["stages"]["train"], path)
     return flow
 
 
+def _train_config(settings: dict, base_dir: Path, data: str):
+    from qapflow.train.config import RunConfig
+    from qapflow.train.trainer import TrainConfig
+
+    s = dict(settings)
+    base = RunConfig.from_yaml(base_dir / s.pop("config")).to_dict() if s.get("config") else {}
+    s.pop("config", None)
+    # trainer settings may be given flat (max_epochs: 20) as well as under train:
+    flat = {k: s.pop(k) for k in list(s) if k in TrainConfig.__dataclass_fields__}
+    s["train"] = {**s.get("train", {}), **flat}
+    return RunConfig.from_dict(_merge(base, {**s, "data": data}), "flow train stage")
+
+
+def _check_train(settings: dict, path) -> None:
+    try:
+        _train_config(settings, Path.cwd(), "placeholder.h5")
+    except QapflowError as exc:
+        raise QapflowError(f"{path}: stages.train: {exc}") from None
+
+
 class FlowRunner:
-    def __init__(self, flow: dict, base_dir: Path, progress: bool = True):
+    def __init__(self, flow: dict, base_dir: Path, progress: bool = True, verbose: bool = False):
         self.flow = flow
         self.base_dir = base_dir
         self.work = (base_dir / flow["workdir"]).resolve()
         self.progress = progress
+        self.verbose = verbose
         self.timings: dict[str, dict] = {}
 
     # -- caching ------------------------------------------------------------------------------
     def _record_path(self, stage: str) -> Path:
         return self.work / ".stages" / f"{stage}.json"
 
+    def _name(self, path: Path) -> str:
+        """A file's name in the digest: relative to the workdir (or the flow's folder)."""
+        for root in (self.work, self.base_dir.resolve()):
+            try:
+                return str(Path(path).resolve().relative_to(root))
+            except ValueError:
+                continue
+        return str(path)
+
     def _digest(self, stage: str, inputs: list[Path]) -> str:
-        files = {str(p): file_digest(p) for p in inputs}
-        return settings_digest({"settings": self.flow["stages"].get(stage), "files": files})
+        files = {self._name(p): file_digest(p) for p in inputs}
+        return settings_digest({"settings": self.flow["stages"].get(stage), "part": self.flow.get("part"),
+                                "files": files})
+
+    def _outputs(self, stage: str) -> list[Path]:
+        return {"data": [self.data_file], "train": [self.train_dir], "export": [self.model_file],
+                "compile": [self.project(b) for b in self.backends()], "compare": [self.work / "compare"],
+                "report": [self.work / "report"]}.get(stage, [])
+
+    def _move_aside(self, stage: str) -> None:
+        """Results a previous run finished from other inputs: kept under a stale name."""
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        for path in self._outputs(stage):
+            if path.exists():
+                aside = path.with_name(f"{path.name}.stale-{stamp}")
+                os.replace(path, aside)
+                say(f"[{stage}] inputs changed: the previous {path.name} is kept as {aside.name}")
 
     def _run_stage(self, stage: str, inputs: list[Path], action) -> None:
         digest = self._digest(stage, inputs)
@@ -70,16 +119,33 @@ class FlowRunner:
         cached = json.loads(record.read_text()) if record.exists() else {}
         if cached.get("digest") == digest:
             self.timings[stage] = {"status": "cached", **cached}
-            print(f"[{stage}] cached")
+            say(f"[{stage}] cached")
             return
-        print(f"[{stage}] running")
+        if cached:  # finished before from other inputs (no record: a killed run, which resumes)
+            self._move_aside(stage)
+            record.unlink()
+        say(f"[{stage}] running (log: {self._name(self.log(stage))})")
         start = time.time()
-        result = action() or {}
+        try:
+            with captured(self.log(stage), self.verbose):
+                result = action() or {}
+        except Exception as exc:
+            self.timings[stage] = {"status": "failed", "seconds": time.time() - start,
+                                   "error": f"{type(exc).__name__}: {exc}", "log": str(self.log(stage))}
+            self._write_report()
+            raise
         seconds = time.time() - start
         entry = {"digest": digest, "seconds": seconds, **result}
         write_json(record, entry)
         self.timings[stage] = {"status": "ran", **entry}
-        print(f"[{stage}] done in {seconds:.1f} s")
+        self._write_report()
+        say(f"[{stage}] done in {seconds:.1f} s")
+
+    def log(self, stage: str) -> Path:
+        return self.work / "logs" / f"{stage}.log"
+
+    def _write_report(self) -> None:
+        write_json(self.work / "flow_report.json", {"workdir": str(self.work), "stages": self.timings})
 
     # -- stages -------------------------------------------------------------------------------
     @property
@@ -113,19 +179,13 @@ class FlowRunner:
         return {"file": str(self.data_file)}
 
     def train(self) -> dict:
-        from qapflow.train.config import RunConfig
         from qapflow.train.run import run_qap, started_with
-        from qapflow.train.trainer import TrainConfig
 
-        s = dict(self.flow["stages"]["train"])
-        base = RunConfig.from_yaml(self.base_dir / s.pop("config")).to_dict() if "config" in s else {}
-        # trainer settings may be given flat (max_epochs: 20) as well as under train:
-        flat = {k: s.pop(k) for k in list(s) if k in TrainConfig.__dataclass_fields__}
-        s["train"] = {**s.get("train", {}), **flat}
-        cfg = RunConfig.from_dict(_merge(base, {**s, "data": str(self.data_file)}), "flow train stage")
-        # its inputs changed (or it was killed): resume if the config is the same, else start over
+        # the data file by its path relative to the flow's folder: a moved checkout is the same run
+        cfg = _train_config(self.flow["stages"]["train"], self.base_dir, os.path.relpath(self.data_file, self.base_dir))
+        # its inputs changed (or it was killed): resume if the config is the same, else keep it aside
         if (self.train_dir / "config.json").exists() and not started_with(self.train_dir, cfg):
-            shutil.rmtree(self.train_dir)
+            self._move_aside("train")
         summary = run_qap(cfg, self.train_dir, resume=True, progress=self.progress)
         return {"iterations": len(summary["iterations"])}
 
@@ -150,12 +210,13 @@ class FlowRunner:
             if backend == "rtl":
                 from qapflow.backends.rtl_backend import compile_rtl
 
-                summary = compile_rtl(self.model_file, self.project("rtl"), s.get("pipeline_stages", 0))
+                summary = compile_rtl(self.model_file, self.project("rtl"), s["pipeline_stages"],
+                                      s["hls4ml"]["clock_ns"], part=self.flow["part"])
             else:
                 from qapflow.backends.hls4ml_backend import CompileOptions, compile_hls4ml
 
                 summary = compile_hls4ml(self.model_file, self.project("hls4ml"),
-                                         CompileOptions(**s.get("hls4ml", {})))
+                                         CompileOptions(part=self.flow["part"], **s["hls4ml"]))
             out[backend] = {"bit_exact": summary["bit_exact"], "nonzero_weights": summary["nonzero_weights"]}
         return out
 
@@ -185,7 +246,7 @@ class FlowRunner:
             if backend == "rtl":
                 from qapflow.synth.yosys import run_yosys
 
-                r = run_yosys(self.project("rtl"), s.get("family", "xc7"))
+                r = run_yosys(self.project("rtl"), family_of(self.flow["part"]))
                 out["rtl"] = {k: r[k] for k in ("LUT", "FF", "CARRY", "DSP", "seconds")}
             else:
                 from qapflow.synth.vendor import run_vendor_synth
@@ -193,7 +254,7 @@ class FlowRunner:
                 try:
                     out["hls4ml"] = run_vendor_synth(self.project("hls4ml"), s.get("vendor", "vitis"))
                 except ToolNotFound as exc:
-                    print(f"[synth] hls4ml project NOT synthesized: {exc}")
+                    say(f"[synth] hls4ml project NOT synthesized: {exc}")
                     out["hls4ml"] = {"skipped": str(exc)}
         return out
 
@@ -201,8 +262,8 @@ class FlowRunner:
         from qapflow.compare.compare import compare_run
 
         s = self.flow["stages"]["compare"]
-        summary = compare_run(self.train_dir, self.work / "compare", s.get("backend", "rtl"), s.get("iterations"),
-                              self.data_file, s.get("n", 2000), s.get("family", "xc7"), self.progress)
+        summary = compare_run(self.train_dir, self.work / "compare", s["backend"], s.get("iterations"),
+                              self.data_file, s["n"], family_of(self.flow["part"]), self.progress)
         return {"pearson_bops_luts": summary["pearson_bops_luts"]}
 
     def report(self) -> dict:
@@ -215,7 +276,8 @@ class FlowRunner:
     def run(self) -> dict:
         inputs = {
             "data": lambda: [],
-            "train": lambda: [self.data_file],
+            "train": lambda: [self.data_file] + ([self.base_dir / self.flow["stages"]["train"]["config"]]
+                                                 if self.flow["stages"]["train"].get("config") else []),
             "export": lambda: [self.last_iteration() / "metrics.json"],
             "compile": lambda: [self.model_file],
             "csim": lambda: [self.project(b) / "qapflow_project.json" for b in self.backends()] + [self.data_file],
@@ -226,12 +288,11 @@ class FlowRunner:
         for stage in STAGES:
             if stage in self.flow["stages"]:
                 self._run_stage(stage, inputs[stage](), getattr(self, stage))
-        report = {"workdir": str(self.work), "stages": self.timings}
-        write_json(self.work / "flow_report.json", report)
-        return report
+        self._write_report()
+        return {"workdir": str(self.work), "stages": self.timings}
 
 
-def run_flow(path, smoke: bool = False, progress: bool = True) -> dict:
+def run_flow(path, smoke: bool = False, progress: bool = True, verbose: bool = False) -> dict:
     path = Path(path)
     flow = load_flow(path, smoke)
-    return FlowRunner(flow, Path.cwd(), progress).run()
+    return FlowRunner(flow, Path.cwd(), progress, verbose).run()

@@ -96,7 +96,26 @@ def derive_thresholds(g: Transfer, lo: np.ndarray, hi: np.ndarray, q_min: int, q
         row = t[real[:, j], j]
         values[j, : len(row)] = row
         values[j, len(row):] = hi[j] + 1
-    return Thresholds(base.astype(np.int64), values, count.astype(np.int64))
+    thresholds = Thresholds(base.astype(np.int64), values, count.astype(np.int64))
+    _check_samples(g, thresholds, lo, hi, where)
+    return thresholds
+
+
+def _check_samples(g: Transfer, t: Thresholds, lo: np.ndarray, hi: np.ndarray, where: str,
+                   points: int = 4096) -> None:
+    """The thresholds equal g on the range's ends and on evenly spaced and random accumulators
+    (every accumulator, where the range is small): a map that is not monotone shows here."""
+    span = hi - lo
+    steps = np.linspace(0.0, 1.0, points)[:, None]
+    rng = np.random.default_rng(0)
+    acc = np.concatenate([np.round(lo + steps * span), lo + np.floor(rng.random((points, len(lo))) * (span + 1))])
+    acc = np.clip(acc, lo, hi).astype(np.int64)
+    bad = t.apply(acc) != g(acc)
+    if bad.any():
+        m, j = np.argwhere(bad)[0]
+        raise ThresholdError(f"{where}: channel {j} is not monotone (at accumulator {int(acc[m, j])} the "
+                             "thresholds and the layer's float ops disagree); qapflow needs a monotone map "
+                             "from the accumulator to the next quantizer")
 
 
 def _check_boundaries(g: Transfer, t: np.ndarray, lo: np.ndarray, hi: np.ndarray, levels: np.ndarray,

@@ -73,7 +73,8 @@ def roc(runs: list[Path], labels: list[str], out: Path) -> list[Path]:
         for i, c in enumerate(CLASSES):
             ax.plot(curves[f"{c}_sig"], curves[f"{c}_bkg"], ls=styles[k % 4], color=f"C{i}",
                     label=f"{c} ({label})")
-    ax.set(yscale="log", xlabel="signal efficiency", ylabel="background efficiency", ylim=(1e-4, 1))
+    ax.set(yscale="log", xlabel="signal efficiency", ylabel="background efficiency", ylim=(1e-4, 1),
+           title="ROC per class: iteration 0 (unpruned) of each run")
     ax.legend(fontsize=7, ncol=2)
     return _save(fig, out, "roc")
 
@@ -84,11 +85,11 @@ def metrics_vs_bops(summaries: dict[str, list[dict]], out: Path) -> list[Path]:
     for ax, (key, title) in zip(axes.flat, panels):
         for label, rows in summaries.items():
             _errorbar(ax, rows, "bops", key, label)
-        ax.set(xscale="log", xlabel="BOPs")
+        ax.set(xscale="log", xlabel="BOPs", ylabel="accuracy" if key == "accuracy" else "background efficiency")
         ax.set_title(title, fontsize=9)
         if key != "accuracy":
             ax.set_yscale("log")
-    axes.flat[0].legend(fontsize=8)
+        ax.legend(fontsize=7)
     fig.tight_layout()
     return _save(fig, out, "metrics_vs_bops")
 

@@ -10,6 +10,7 @@ build needs.
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -18,7 +19,8 @@ import numpy as np
 from qapflow.backends.project import read_project
 from qapflow.backends.rtl_backend import verilog_sources
 from qapflow.backends.templates import render
-from qapflow.common.atomic import write_json
+from qapflow.common.atomic import atomic_path, write_json
+from qapflow.common.cache import cache_root
 from qapflow.common.errors import QapflowError
 from qapflow.common.hashing import sources_digest
 from qapflow.common.tools import ToolNotFound, run_tool
@@ -82,6 +84,11 @@ def build_simulator(prj: Path, summary: dict) -> tuple[Path, float, bool]:
         return binary, 0.0, False
     for old in work.glob("sim_*"):
         old.unlink()
+    # the same RTL built before (csim and compare build the same model): reuse that binary
+    shared = cache_dir() / binary.name
+    if shared.exists():
+        shutil.copy2(shared, binary)
+        return binary, 0.0, False
     (work / "testbench.cpp").write_text(tb)
     obj = work / "obj_dir"
     cmd = ["verilator", "--cc", "--exe", "--build", "-O2", "-Wno-fatal", "-Wno-lint", "-Wno-style",
@@ -89,7 +96,16 @@ def build_simulator(prj: Path, summary: dict) -> tuple[Path, float, bool]:
            *map(str, sources), str(work / "testbench.cpp")]
     seconds = run_tool(cmd, work, work / "build.log", BUILD_TIMEOUT_S, env=verilator_env())
     (obj / binary.name).rename(binary)
+    shutil.rmtree(obj)  # object files: over 100 MB for a large design; the binary is all we keep
+    shared.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(shared) as tmp:
+        shutil.copy2(binary, tmp)
     return binary, seconds, True
+
+
+def cache_dir() -> Path:
+    """Simulator binaries shared between projects, keyed by the digest of their sources."""
+    return cache_root() / "verilator"
 
 
 def _to_model_units(trace: np.ndarray, summary: dict) -> np.ndarray:

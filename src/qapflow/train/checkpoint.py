@@ -40,7 +40,9 @@ def load_checkpoint(path) -> tuple[JetTagger, PruneMasks, Standardizer, dict]:
     try:
         payload = torch.load(path, weights_only=True)
     except Exception as exc:  # torch raises several types for a damaged file
-        raise DataFormatError(path, f"cannot be read as a checkpoint: {exc}") from exc
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataFormatError(path, f"cannot be read as a checkpoint (damaged, or not a qapflow "
+                                    f"checkpoint): {first}") from exc
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise DataFormatError(path, "not a qapflow checkpoint")
     model = build_model(ModelSpec.from_dict(payload["spec"]))

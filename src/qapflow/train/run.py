@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from qapflow.common.atomic import atomic_path, write_json
-from qapflow.common.errors import QapflowError
+from qapflow.common.errors import DataFormatError, QapflowError
 from qapflow.data.sources import load_jets
 from qapflow.data.splits import Standardizer, kfold, paper_split, randomize_labels
 from qapflow.metrics.evaluate import evaluate
@@ -90,7 +90,11 @@ def run_chain(out: Path, cfg: RunConfig, arrays, train_idx, val_idx, test_idx, s
     model = build_model(cfg.model)
     init_path = out / "init.pt"
     if init_path.exists():
-        model.load_state_dict(torch.load(init_path, weights_only=True))
+        try:
+            model.load_state_dict(torch.load(init_path, weights_only=True))
+        except Exception as exc:  # torch raises several types for a damaged file
+            raise DataFormatError(init_path, "the run's initial weights cannot be read (damaged file?); "
+                                             "move it aside to start the run again") from exc
     else:
         with atomic_path(init_path) as tmp:
             torch.save(model.state_dict(), tmp)
