@@ -62,11 +62,20 @@ def _thresholds(acc, layer: IntLayer):
     unit = 2.0**layer.acc_exp
     out = []
     for j in range(len(t.base)):
-        bits = [acc[j] >= float(v) * unit for v in t.values[j, : t.count[j]]]
+        a = acc[j]
+        levels = [float(v) * unit for v in t.values[j, : t.count[j]]]
+        # da4ml may know a narrower range than the IntModel's bounds (the inputs' own ranges):
+        # thresholds outside it are constants here, not comparators (and not da4ml constant logic)
+        always = sum(1 for v in levels if v <= a.low)
+        # the comparator as a mux of constants on the sign of acc - T: da4ml's own `>=` carries a
+        # lazily applied scale (2**-60 and below for wide accumulators) under which a later
+        # constant add (the base) is lost; the mux gives a clean 1-bit value
+        bits = [(a - v).msb_mux(0.0, 1.0) for v in levels if a.low < v <= a.high]
+        base = float(t.base[j] + always)
         if bits:
-            q = _tree_sum(bits) + float(t.base[j])
+            q = _tree_sum(bits) + base
         else:
-            q = FixedVariable.from_const(float(t.base[j]), hwconf=acc.hwconf, _factor=1)
+            q = FixedVariable.from_const(base, hwconf=acc.hwconf, _factor=1)
         out.append(q * 2.0**layer.act.exp)
     return FixedVariableArray(np.array(out, dtype=object), acc.solver_options, hwconf=acc.hwconf)
 

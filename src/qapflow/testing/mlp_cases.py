@@ -124,7 +124,8 @@ def build_case(case: MlpCase) -> onnx.ModelProto:
     if case.argmax:
         x = g.node("ArgMax", [x], axis=-1, keepdims=1)
     graph = helper.make_graph(g.nodes, "mlp_case", [helper.make_tensor_value_info("x", TensorProto.FLOAT, in_shape)],
-                              [helper.make_tensor_value_info(x, TensorProto.FLOAT, None)], initializer=g.inits)
+                              [helper.make_tensor_value_info(x, TensorProto.INT64 if case.argmax else TensorProto.FLOAT,
+                                                             None)], initializer=g.inits)
     if case.weights_as_inputs:
         graph.input.extend(helper.make_tensor_value_info(i.name, TensorProto.FLOAT, list(i.dims))
                            for i in g.inits if i.name.startswith("w"))
