@@ -87,6 +87,17 @@ def execute_exact_sums(model: ModelWrapper, runnable: ModelWrapper, chain: Chain
     return ints, np.asarray(context[name])
 
 
+def _on_input_grid(runnable: ModelWrapper, chain: Chain, plain: dict, q_in: np.ndarray, scale: float) -> dict:
+    """A model without an input quantizer, run again from its first dense layer on the input
+    grid the firmware takes (--input-type), so both sides see the same inputs."""
+    context = {k: v for k, v in plain.items() if v is not None}
+    name = chain.head_output
+    context[name] = (q_in * scale).astype(np.float32).reshape(context[name].shape)
+    first = next(n for n in runnable.graph.node if n.name == chain.stages[0].dense.name)
+    return execute_onnx(runnable, context, return_full_exec_context=True, start_node=first,
+                        end_node=runnable.graph.node[-1])
+
+
 def _layer_rows(chain: Chain, graph_ints: list[np.ndarray], ours: list[np.ndarray]) -> list[dict]:
     rows = []
     quantized = [(i, s) for i, s in enumerate(chain.stages) if s.quant is not None]
@@ -104,6 +115,8 @@ def compare_with_qonnx(im: IntModel, model: ModelWrapper, x: np.ndarray) -> dict
     plain = execute_onnx(runnable, {inp: np.asarray(x, np.float32).reshape(runnable.get_tensor_shape(inp))},
                          return_full_exec_context=True)
     q_in, rounded = im.input_integers(x)
+    if im.software is not None and not im.software.grid.quantized_by_model:
+        plain = _on_input_grid(runnable, chain, plain, q_in, im.software.grid.scale)
     layers = im.forward_layers(q_in)
     exact_ints, exact_out = execute_exact_sums(model, runnable, chain, plain, q_in)
     ours = im.outputs(layers[-1]).reshape(exact_out.shape)
