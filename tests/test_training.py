@@ -205,3 +205,20 @@ def test_config_with_an_unknown_key_names_the_file(tmp_path):
     path.write_text("prune: ft\ntarget_sparsity: 0.5\nlearning_rate: 3\n")
     with pytest.raises(QapflowError, match=r"cfg.yaml: unknown keys \['learning_rate'\]"):
         RunConfig.from_yaml(path)
+
+
+def test_a_damaged_run_file_is_named_not_a_traceback(generated_jets_file, tmp_path):
+    from qapflow.common.errors import DataFormatError
+
+    cfg = RunConfig(data=str(generated_jets_file), model=ModelSpec(bits=6), max_jets=1000,
+                    train=TrainConfig(max_epochs=1, patience=1, batch_size=256))
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "config.json").write_text(json.dumps(cfg.to_dict()))
+    (out / "init.pt").write_bytes(b"PK\x03\x04 not a checkpoint")
+    with pytest.raises(DataFormatError, match=r"init\.pt: the run's initial weights cannot be read"):
+        run_qap(cfg, out, resume=True, progress=False)
+    damaged = tmp_path / "checkpoint.pt"
+    damaged.write_bytes(b"\x80\x02garbage")
+    with pytest.raises(DataFormatError, match=r"checkpoint\.pt: cannot be read as a checkpoint"):
+        load_checkpoint(damaged)
