@@ -49,6 +49,11 @@ def test_flow_runs_every_stage_then_only_what_changed(generated_jets_file, tmp_p
     csim = first["stages"]["csim"]
     assert csim["hls4ml"]["mismatches_vs_pytorch"] == 0 and csim["rtl"]["mismatches_vs_pytorch"] == 0
     assert first["stages"]["synth"]["rtl"]["LUT"] > 0
+    # one target part: the hls4ml project, the RTL project and Yosys's family all follow it
+    part = load_flow(path)["part"]
+    for prj in ("prj_hls4ml", "prj_rtl"):
+        assert json.loads((tmp_path / "work" / prj / "qapflow_project.json").read_text())["options"]["part"] == part
+    assert json.loads((tmp_path / "work" / "prj_rtl" / "resources.json").read_text())["family"] == "xcup"
     assert "not found" in first["stages"]["synth"]["hls4ml"]["skipped"] or shutil.which("vitis_hls")
 
     again = FlowRunner(load_flow(path), tmp_path, progress=False).run()

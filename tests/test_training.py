@@ -222,3 +222,20 @@ def test_a_damaged_run_file_is_named_not_a_traceback(generated_jets_file, tmp_pa
     damaged.write_bytes(b"\x80\x02garbage")
     with pytest.raises(DataFormatError, match=r"checkpoint\.pt: cannot be read as a checkpoint"):
         load_checkpoint(damaged)
+
+
+def test_plots_label_every_panel_and_name_the_roc_iteration(ft_run, tmp_path, monkeypatch):
+    from qapflow.report import plots
+
+    figures = {}
+    real_save = plots._save
+
+    def keep(fig, out, name):
+        figures[name] = fig
+        return real_save(fig, out, name)
+
+    monkeypatch.setattr(plots, "_save", keep)
+    plots.report_runs([ft_run], tmp_path, labels=["ft"])
+    panels = figures["metrics_vs_bops"].axes
+    assert panels and all(ax.get_ylabel() and ax.get_legend() is not None for ax in panels)
+    assert "iteration 0" in figures["roc"].axes[0].get_title()
