@@ -186,3 +186,18 @@ def test_custom_domains_of_other_tools_are_read(models, tmp_path):
     onnx.save(model, str(tmp_path / "finn.onnx"))
     summary = compile_rtl(tmp_path / "finn.onnx", tmp_path / "prj")
     assert summary["int_model_vs_qonnx"]["quantizer_mismatches"] == 0
+
+
+def test_a_float_input_takes_the_input_type_given(tmp_path):
+    """The grid of --input-type, not the default one, on the firmware and in the reference."""
+    case = MlpCase(n_in=8, input_bits=8, layers=[LayerCase(6, 5, 4, batch_norm=True), LayerCase(3, 5, 4)],
+                   pot_scales=False, input_quant=False, seed=4)
+    onnx.save(build_case(case), str(tmp_path / "m.onnx"))
+    summary = compile_hls4ml(tmp_path / "m.onnx", tmp_path / "hls", input_type="fixed<12,4>")
+    assert summary["software"]["input_type_assumed"] == "fixed<12,4>" and summary["input"]["exp"] == -8
+    assert summary["int_model_vs_qonnx"]["quantizer_mismatches"] == 0
+    im = load_int_model(tmp_path / "hls")
+    np.save(tmp_path / "x.npy", probe_inputs(im, N))
+    report = run_csim(tmp_path / "hls", inputs_file=tmp_path / "x.npy", n=N)
+    assert_exact(report)
+    assert report["input_values_rounded_to_grid"] > 0

@@ -1,7 +1,6 @@
 """Export, zero folding, integer model, hls4ml compile and g++ csim, end to end and exact."""
 
 import json
-import re
 import subprocess
 import sys
 

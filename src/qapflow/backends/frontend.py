@@ -102,9 +102,7 @@ def prepare(model_path, input_type: str | None = None, scaler_file=None, probe: 
         where = scaler_file or manifest_path(model_path).name
         raise DataFormatError(model_path, f"the model takes {n_in} inputs but the scaler ({where}) has "
                                           f"{len(scaler['mean'])} features")
-    check = compare_with_qonnx(im, model, probe_inputs(im, probe)) if probe else {}
-    outputs = check.pop("outputs", None), check.pop("graph_outputs", None)
-    del outputs
+    check = compare_with_qonnx(im, model, probe_inputs(im, probe))[0] if probe else {}
     if check and (check["quantizer_mismatches"] or check["output_mismatching_samples"]):
         raise QapflowError(f"{model_path}: the integer model differs from qonnx's execution of the graph "
                            f"(quantizers {check['layers']}, outputs {check['output_mismatching_samples']} "

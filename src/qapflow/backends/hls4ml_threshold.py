@@ -8,7 +8,6 @@ kernel is). The thresholds are the IntModel's integers, scaled into the accumula
 
 from __future__ import annotations
 
-import numpy as np
 from hls4ml.backends import get_backend
 from hls4ml.backends.template import FunctionCallTemplate, LayerConfigTemplate
 from hls4ml.model.layers import Layer, register_layer
@@ -85,5 +84,4 @@ def register() -> None:
 def thresholds_layer(name: str, inputs: list[str], layer) -> dict:
     """The layer_list entry of an IntLayer's thresholds."""
     return {"class_name": "QapflowThreshold", "name": name, "inputs": inputs,
-            "thresholds": layer.thresholds, "acc_exp": layer.acc_exp, "out_exp": layer.act.exp,
-            "n_comparators": int(np.sum(layer.thresholds.count))}
+            "thresholds": layer.thresholds, "acc_exp": layer.acc_exp}

@@ -12,7 +12,7 @@ import numpy as np
 from onnx import NodeProto
 from qonnx.core.modelwrapper import ModelWrapper
 
-from qapflow.intmodel.chain import UnsupportedGraph, quant_params, quantized_constant
+from qapflow.intmodel.chain import UnsupportedGraph, quantized_constant
 from qapflow.intmodel.chain import attr as _attr
 
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 from qonnx.core.modelwrapper import ModelWrapper
 
-from qapflow.intmodel.chain import Chain, Stage, UnsupportedGraph, describe, quant_params, read_chain
-from qapflow.intmodel.model import IntLayer, IntModel, NotBitExact, QuantSpec
+from qapflow.intmodel.chain import Chain, Stage, attr, describe, quant_params, read_chain
+from qapflow.intmodel.model import IntLayer, IntModel, NotBitExact, QuantSpec, interval_matvec
 from qapflow.intmodel.software import InputGrid, OutputMap, SoftwareEnds, dense_output
 from qapflow.intmodel.subgraph import run, subgraph
 from qapflow.intmodel.thresholds import channel_directions, derive_thresholds
@@ -45,6 +45,10 @@ class Grid:
     def plain_pot(self) -> bool:
         """A power-of-two grid without zero point or bipolar mapping."""
         return self.exp is not None and self.mult == 1 and not np.any(np.asarray(self.offset) != 0)
+
+    def accumulator_offset(self, w_int: np.ndarray) -> np.ndarray:
+        """Per output channel, what the offset adds to the accumulator: W @ offset (float64)."""
+        return w_int.astype(np.float64) @ np.broadcast_to(np.asarray(self.offset, np.float64), w_int.shape[1])
 
     def integers(self, values: np.ndarray) -> np.ndarray:
         return np.round((np.asarray(values, np.float64) / self.scale - np.asarray(self.offset)) / self.mult
@@ -89,7 +93,7 @@ def _weight_ints(model: ModelWrapper, stage: Stage) -> tuple[np.ndarray, np.ndar
         raise NotBitExact(f"{describe(stage.weight_quant)}: weights with a non-zero zero point")
     raw = model.get_initializer(stage.weight_quant.input[0])
     scale = np.broadcast_to(p["scale"].astype(np.float32).astype(np.float64), np.shape(raw))
-    if stage.dense.op_type == "MatMul" or _attr_trans_b(stage) == 0:
+    if stage.dense.op_type == "MatMul" or attr(stage.dense, "transB", 0) == 0:
         scale = scale.T
     if np.any(scale != scale[:, :1]):
         raise NotBitExact(f"{describe(stage.weight_quant)}: weight scales vary along the input axis; "
@@ -103,12 +107,6 @@ def _weight_ints(model: ModelWrapper, stage: Stage) -> tuple[np.ndarray, np.ndar
         raise NotBitExact(f"{describe(stage.weight_quant)}: weights are not integers at their scale")
     bits = int(p["bitwidth"].reshape(-1)[0])
     return rounded.astype(np.int64), s_w, bits
-
-
-def _attr_trans_b(stage: Stage) -> int:
-    from qapflow.intmodel.chain import attr
-
-    return attr(stage.dense, "transB", 0)
 
 
 def _constant_bias(model: ModelWrapper, stage: Stage) -> np.ndarray | None:
@@ -158,7 +156,7 @@ def _threshold_layer(model, stage, w_int, s_w, w_bits, in_grid: Grid, out_grid: 
                           f"{MAX_THRESHOLDS_PER_LAYER}); use fewer activation bits, or power-of-two scales "
                           "with the bias on the accumulator grid and no batch norm (shift-and-clip form)")
     s_acc = in_grid.scale * s_w  # exact in float64 (two float32 factors)
-    offset = w_int.astype(np.float64) @ np.broadcast_to(np.asarray(in_grid.offset, np.float64), w_int.shape[1])
+    offset = in_grid.accumulator_offset(w_int)
     pipeline = subgraph(model, stage.tail + [stage.quant], stage.dense.output[0], stage.quant.output[0])
     bias32 = None if stage.bias is None else np.asarray(stage.bias, np.float32)
 
@@ -170,8 +168,6 @@ def _threshold_layer(model, stage, w_int, s_w, w_bits, in_grid: Grid, out_grid: 
 
     lo_in = np.full(w_int.shape[1], in_grid.spec.lo, dtype=object)
     hi_in = np.full(w_int.shape[1], in_grid.spec.hi, dtype=object)
-    from qapflow.intmodel.model import interval_matvec
-
     lo, hi = (np.array(v, dtype=np.int64) for v in interval_matvec(w_int, lo_in, hi_in))
     signs = channel_directions(transfer(np.ones(len(lo), np.int64)), lo, hi)
     w_hw = w_int * signs[:, None]
@@ -224,12 +220,11 @@ def build_int_model(model: ModelWrapper, input_type: str | None = None, force_th
             output = OutputMap([out_grid.scale] * len(s_w), out_grid.mult, _listed(out_grid.offset))
             tail_nodes = list(chain.output_tail)
     out_name = model.graph.output[0].name
-    tail_input = tail_nodes[0].input[0] if tail_nodes else out_name
-    if tail_nodes:
-        tail_input = next(t for t in tail_nodes[0].input if model.get_initializer(t) is None)
+    tail_input = (next(t for t in tail_nodes[0].input if model.get_initializer(t) is None) if tail_nodes
+                  else out_name)
     tail = subgraph(model, tail_nodes, tail_input, out_name)
     ends = SoftwareEnds(input_shape, InputGrid(grid.scale, grid.mult, _listed(grid.offset),
-                                               chain.input_quant is not None, assumed),
+                                               chain.input_quant is not None, assumed, grid.rounding),
                         output, head, tail, _description(chain, tail_nodes, output, assumed))
     return IntModel(grid.spec, layers, ends)
 
@@ -239,7 +234,7 @@ def _output_map(chain: Chain, stage: Stage, layer: IntLayer, w_int, s_w, in_grid
     """How the output layer's accumulators become the graph's floats (in software)."""
     if shift_output:  # the firmware added the integer bias; the output is acc * 2**acc_exp exactly
         return OutputMap([2.0**layer.acc_exp] * len(s_w)), list(chain.output_tail)
-    offset = w_int.astype(np.float64) @ np.broadcast_to(np.asarray(in_grid.offset, np.float64), w_int.shape[1])
+    offset = in_grid.accumulator_offset(w_int)
     bias = None if stage.bias is None else np.asarray(stage.bias, np.float32).tolist()
     scales = in_grid.scale * s_w
     exact = (bias is None and not offset.any() and not stage.tail

@@ -165,12 +165,6 @@ class IntModel:
     def comparators(self) -> int:
         return sum(layer.thresholds.comparators for layer in self.layers if layer.thresholds is not None)
 
-    @property
-    def is_fixed_point(self) -> bool:
-        """No thresholds and no software beyond a power-of-two input grid and output scale."""
-        return all(l.thresholds is None for l in self.layers) and (
-            self.software is None or self.software.is_trivial)
-
     # -- persistence ----------------------------------------------------------------------
     def to_dict(self) -> dict:
         return {

@@ -18,7 +18,7 @@ from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.core.onnx_exec import execute_onnx
 from qonnx.transformation.infer_shapes import InferShapes
 
-from qapflow.intmodel.build import DEFAULT_INPUT_TYPE, Grid, _weight_ints, parse_fixed_type, quant_grid
+from qapflow.intmodel.build import Grid, _weight_ints, quant_grid
 from qapflow.intmodel.chain import Chain, read_chain
 from qapflow.intmodel.model import IntModel
 from qapflow.intmodel.software import dense_output
@@ -44,30 +44,25 @@ def batched(model: ModelWrapper, n: int) -> ModelWrapper:
     return copy.transform(InferShapes())
 
 
-def _input_grid(model: ModelWrapper, chain: Chain, index: int) -> Grid:
-    """The grid of the tensor entering stage `index`."""
-    if index > 0:
-        return quant_grid(model, chain.stages[index - 1].quant, f"layer {index - 1} activation")
-    if chain.input_quant is not None:
-        return quant_grid(model, chain.input_quant, "input quantizer")
-    spec = parse_fixed_type(DEFAULT_INPUT_TYPE)
-    return Grid(spec, 2.0**spec.exp)
+def input_grid(im: IntModel) -> Grid:
+    """The grid of the firmware's input integers, as the IntModel was built with it (its input
+    quantizer's, or --input-type's for a float input)."""
+    g = im.software.grid
+    return Grid(im.input, g.scale, g.mult, np.asarray(g.offset, np.float64), g.rounding)
 
 
 def execute_exact_sums(model: ModelWrapper, runnable: ModelWrapper, chain: Chain, plain: dict,
-                       q_in: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
+                       q_in: np.ndarray, first_grid: Grid) -> tuple[list[np.ndarray], np.ndarray]:
     """(integers at every stage's quantizer, graph output), qonnx running every node but the
     dense sums. plain: the float32 execution's tensors (the head's and the constants' values
-    are the same in both); q_in: the input integers."""
+    are the same in both); q_in: the input integers on `first_grid`."""
     context = {k: v for k, v in plain.items() if v is not None}
     n = len(q_in)
-    ints, q = [], q_in
+    ints, q, grid = [], q_in, first_grid
     nodes = list(runnable.graph.node)
     for i, stage in enumerate(chain.stages):
-        grid = _input_grid(model, chain, i)
         w_int, s_w, _ = _weight_ints(model, stage)
-        offset = w_int.astype(np.float64) @ np.broadcast_to(np.asarray(grid.offset, np.float64), w_int.shape[1])
-        acc_true = grid.mult * (q.astype(np.float64) @ w_int.T.astype(np.float64)) + offset
+        acc_true = grid.mult * (q.astype(np.float64) @ w_int.T.astype(np.float64)) + grid.accumulator_offset(w_int)
         context[stage.dense.output[0]] = dense_output(acc_true, grid.scale * s_w, stage.bias)
         after = stage.tail + ([stage.quant] if stage.quant is not None else [])
         if i == len(chain.stages) - 1:
@@ -77,8 +72,8 @@ def execute_exact_sums(model: ModelWrapper, runnable: ModelWrapper, chain: Chain
             context = execute_onnx(runnable, {k: v for k, v in context.items() if v is not None},
                                    return_full_exec_context=True, start_node=start, end_node=end)
         if stage.quant is not None:
-            q = quant_grid(model, stage.quant, f"layer {i} activation").integers(
-                context[stage.quant.output[0]]).reshape(n, -1)
+            grid = quant_grid(model, stage.quant, f"layer {i} activation")
+            q = grid.integers(context[stage.quant.output[0]]).reshape(n, -1)
             ints.append(q)
     out = (chain.output_tail or chain.stages[-1].tail or [None])[-1]
     if chain.stages[-1].quant is not None and not chain.output_tail:
@@ -107,18 +102,19 @@ def _layer_rows(chain: Chain, graph_ints: list[np.ndarray], ours: list[np.ndarra
     return rows
 
 
-def compare_with_qonnx(im: IntModel, model: ModelWrapper, x: np.ndarray) -> dict:
-    """Layer-by-layer exact comparison of the IntModel with qonnx's execution on `x`."""
+def compare_with_qonnx(im: IntModel, model: ModelWrapper, x: np.ndarray) -> tuple[dict, np.ndarray, np.ndarray]:
+    """Layer-by-layer exact comparison of the IntModel with qonnx's execution on `x`:
+    (the report, the IntModel's outputs, the reference's outputs)."""
     chain = read_chain(model)
     runnable = batched(model, len(x))
     inp = runnable.graph.input[0].name
     plain = execute_onnx(runnable, {inp: np.asarray(x, np.float32).reshape(runnable.get_tensor_shape(inp))},
                          return_full_exec_context=True)
     q_in, rounded = im.input_integers(x)
-    if im.software is not None and not im.software.grid.quantized_by_model:
+    if not im.software.grid.quantized_by_model:
         plain = _on_input_grid(runnable, chain, plain, q_in, im.software.grid.scale)
     layers = im.forward_layers(q_in)
-    exact_ints, exact_out = execute_exact_sums(model, runnable, chain, plain, q_in)
+    exact_ints, exact_out = execute_exact_sums(model, runnable, chain, plain, q_in, input_grid(im))
     ours = im.outputs(layers[-1]).reshape(exact_out.shape)
     plain_out = np.asarray(plain[model.graph.output[0].name])
     plain_ints = [quant_grid(model, s.quant, "activation").integers(plain[s.quant.output[0]]).reshape(len(x), -1)
@@ -142,6 +138,4 @@ def compare_with_qonnx(im: IntModel, model: ModelWrapper, x: np.ndarray) -> dict
                                                              - plain_out))) if samples else 0.0,
         },
         "input_values_rounded": rounded,
-        "outputs": ours,
-        "graph_outputs": exact_out,
-    }
+    }, ours, exact_out

@@ -36,6 +36,7 @@ class InputGrid:
     offset: list[float] | float = 0.0
     quantized_by_model: bool = True  # False: no input quantizer; the grid is --input-type's
     assumed_type: str | None = None
+    rounding: str = "ROUND"
 
 
 @dataclass
@@ -80,11 +81,6 @@ class SoftwareEnds:
         o = self.output
         acc_true = o.mult * np.asarray(out_int, np.float64) + np.asarray(o.offset, np.float64)
         return run(self.tail, dense_output(acc_true, o.scale, o.bias))
-
-    @property
-    def is_trivial(self) -> bool:
-        return (len(self.head.graph.node) <= 1 and self.grid.quantized_by_model and not self.tail.graph.node
-                and self.output.bias is None)
 
     def save(self, folder: Path, stem: str) -> dict:
         names = {"head": f"{stem}.head.onnx", "tail": f"{stem}.tail.onnx"}

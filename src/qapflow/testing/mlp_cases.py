@@ -44,6 +44,7 @@ class MlpCase:
     flatten_input: bool = False
     weights_as_inputs: bool = False
     zero_point: bool = False
+    input_quant: bool = True  # False: a float input (the firmware's grid comes from --input-type)
     seed: int = 0
     notes: list[str] = field(default_factory=list)
 
@@ -85,7 +86,8 @@ def build_case(case: MlpCase) -> onnx.ModelProto:
     if case.flatten_input:
         x = g.node("Flatten", [x], axis=1)
     in_scale = float(g.scale(case.pot_scales, 4.0 / 2 ** max(case.input_bits - 1, 1)))
-    x = g.quant(x, case.input_bits, in_scale, True)
+    if case.input_quant:
+        x = g.quant(x, case.input_bits, in_scale, True)
     n_in = case.n_in
     for i, layer in enumerate(case.layers):
         last = i == len(case.layers) - 1

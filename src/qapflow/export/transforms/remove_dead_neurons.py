@@ -17,7 +17,8 @@ from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.custom_op.general.quant import quant
 from qonnx.transformation.base import Transformation
 
-from qapflow.export.graph import bias_vector, dense_chain, quant_params, weight_matrix
+from qapflow.export.graph import bias_vector, dense_chain, weight_matrix
+from qapflow.intmodel.chain import quant_params
 
 
 def _act_value(model: ModelWrapper, layer, pre_activation: float) -> float:
