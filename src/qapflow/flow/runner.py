@@ -45,7 +45,6 @@ def load_flow(path, smoke: bool = False) -> dict:
     if isinstance(raw, dict) and smoke:
         raw["stages"] = _merge(raw.get("stages") or {}, raw.get("smoke") or {})
     flow = validate_flow(raw, path).model_dump(exclude_none=True)
-    flow["stages"] = {k: v for k, v in flow["stages"].items() if v is not None}
     flow["workdir"] = str(flow.get("workdir") or f"runs/{Path(path).stem}") + ("_smoke" if smoke else "")
     if "train" in flow["stages"]:
         _check_train(flow["stages"]["train"], path)
