@@ -77,9 +77,15 @@ def build_simulator(prj: Path, summary: dict) -> tuple[Path, float, bool]:
                 out_signed=", ".join(str(int(e["signed"])) for e in io["outputs"]),
                 extra_cycles=EXTRA_CYCLES, bit_access=_bit_access(in_width, out_width))
     work = prj / SIM_DIR
+    return build_cached(work, top, tb, verilog_sources(prj), prj)
+
+
+def build_cached(work: Path, top: str, testbench: str, sources: list[Path], root: Path,
+                 extra_args: tuple[str, ...] = ()) -> tuple[Path, float, bool]:
+    """Build (or reuse) a Verilator binary of `sources` and `testbench`: kept in `work`, and
+    shared between projects in the cache, keyed by the digest of everything that went in."""
     work.mkdir(exist_ok=True)
-    sources = verilog_sources(prj)
-    binary = work / f"sim_{sources_digest(tb, sources, prj)}"
+    binary = work / f"sim_{sources_digest(testbench + ' '.join(extra_args), sources, root)}"
     if binary.exists():
         return binary, 0.0, False
     for old in work.glob("sim_*"):
@@ -89,10 +95,10 @@ def build_simulator(prj: Path, summary: dict) -> tuple[Path, float, bool]:
     if shared.exists():
         shutil.copy2(shared, binary)
         return binary, 0.0, False
-    (work / "testbench.cpp").write_text(tb)
+    (work / "testbench.cpp").write_text(testbench)
     obj = work / "obj_dir"
     cmd = ["verilator", "--cc", "--exe", "--build", "-O2", "-Wno-fatal", "-Wno-lint", "-Wno-style",
-           "--top-module", top, "-j", "2", "--Mdir", str(obj), "-o", binary.name,
+           "--top-module", top, "-j", "2", "--Mdir", str(obj), "-o", binary.name, *extra_args,
            *map(str, sources), str(work / "testbench.cpp")]
     seconds = run_tool(cmd, work, work / "build.log", BUILD_TIMEOUT_S, env=verilator_env())
     (obj / binary.name).rename(binary)

@@ -1,0 +1,145 @@
+"""`qapflow compile --backend finn`: FINN's builder steps over one model, with qapflow's own.
+
+The steps are named functions over the model, as in FINN's builder: qapflow's (integer input,
+integer partition, the integer model's parameters, RTL collection) around FINN's (QONNX to
+FINN, tidy-up, streamlining, HW layers, specialization, folding, bit-width minimisation,
+estimates, FIFOs and width converters, HDL generation). Each step's model is kept in
+finn/intermediate_models/, its time in finn/build_steps.json.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from qonnx.core.modelwrapper import ModelWrapper
+
+from qapflow.backends.finn.hdl import collect_rtl
+from qapflow.backends.finn.runtime import FINN_VERSION, finn_session, vendor_note
+from qapflow.backends.finn.transforms.int_model_parameters import IntModelParameters, compare_parameters
+from qapflow.backends.finn.transforms.integer_input import IntegerInput
+from qapflow.backends.finn.transforms.integer_partition import IntegerPartition
+from qapflow.backends.frontend import prepare
+from qapflow.backends.project import PROJECT_MANIFEST, build_into
+from qapflow.common.atomic import write_json
+from qapflow.common.console import say
+from qapflow.common.errors import QapflowError
+from qapflow.flow.schema import check_clock, check_part
+
+FINN_DIR = "finn"
+MEM_MODES = ("internal_decoupled", "internal_embedded")
+# the builder's outputs that need Vivado; a user with the tools runs them from finn/build_config.json
+VENDOR_STEPS = ["step_create_stitched_ip", "step_measure_rtlsim_performance", "step_out_of_context_synthesis"]
+
+
+@dataclass
+class FinnOptions:
+    target_fps: int | None = None
+    folding_file: Path | None = None
+    mem_mode: str = "internal_decoupled"
+    clock_ns: float = 5.0
+    part: str = "xc7z020clg400-1"
+    input_type: str | None = None
+    scaler_file: Path | None = None
+    probe: int = 2000
+    steps_seconds: dict = field(default_factory=dict)
+
+
+def _finn_config(opts: FinnOptions, out_dir: Path):
+    from finn.builder.build_dataflow_config import DataflowBuildConfig
+
+    return DataflowBuildConfig(
+        output_dir=str(out_dir), synth_clk_period_ns=opts.clock_ns, fpga_part=opts.part,
+        generate_outputs=["estimate_reports"], standalone_thresholds=True, target_fps=opts.target_fps,
+        folding_config_file=str(opts.folding_file) if opts.folding_file else None,
+        auto_fifo_strategy="force_minimal_fifos", verify_steps=[])
+
+
+def _specialized(model: ModelWrapper) -> ModelWrapper:
+    hls = [f"{n.name} ({n.op_type})" for n in model.graph.node if n.op_type.endswith("_hls")]
+    if hls:
+        raise QapflowError(f"FINN chose HLS for {', '.join(hls)}; its C++ needs finn-hlslib and Vitis, which "
+                           "qapflow cannot simulate here: use weights and activations of at most 8 bits "
+                           "(FINN's RTL MVU and thresholds)")
+    return model
+
+
+def _set_mem_mode(model: ModelWrapper, mem_mode: str) -> ModelWrapper:
+    from qonnx.custom_op.registry import getCustomOp
+
+    for node in model.graph.node:
+        if node.op_type.startswith("MVAU"):
+            getCustomOp(node).set_nodeattr("mem_mode", mem_mode)
+    return model
+
+
+def compile_finn(model_path, out, opts: FinnOptions) -> dict:
+    model_path, out = Path(model_path), Path(out)
+    check_part(opts.part)
+    check_clock(opts.clock_ns)
+    if opts.mem_mode not in MEM_MODES:
+        raise QapflowError(f"--mem-mode {opts.mem_mode!r}: use one of {MEM_MODES}")
+    if opts.target_fps is not None and opts.folding_file is not None:
+        raise QapflowError("give --target-fps or --folding, not both")
+    if opts.folding_file is not None and not Path(opts.folding_file).is_file():
+        raise QapflowError(f"--folding {opts.folding_file}: no such file")
+    front = prepare(model_path, opts.input_type, opts.scaler_file, opts.probe, activations="thresholds")
+    im = front.im
+    with build_into(out) as build:
+        finn_dir = build / FINN_DIR
+        models = finn_dir / "intermediate_models"
+        models.mkdir(parents=True)
+        with finn_session(build / "finn_codegen") as S:
+            cfg = _finn_config(opts, finn_dir)
+            ours = {
+                "step_qapflow_integer_input": lambda m, c: m.transform(IntegerInput(im.input)),
+                "step_qapflow_integer_partition": lambda m, c: m.transform(IntegerPartition()),
+                "step_qapflow_int_model_parameters": lambda m, c: m.transform(IntModelParameters(im)),
+                "step_qapflow_check_rtl": lambda m, c: _specialized(_set_mem_mode(m, opts.mem_mode)),
+            }
+            order = ["step_qapflow_integer_input", "step_qonnx_to_finn", "step_tidy_up", "step_streamline",
+                     "step_convert_to_hw", "step_qapflow_integer_partition", "compare",
+                     "step_qapflow_int_model_parameters", "step_specialize_layers", "step_qapflow_check_rtl",
+                     "step_target_fps_parallelization", "step_apply_folding_config", "step_minimize_bit_width",
+                     "step_generate_estimate_reports", "step_set_fifo_depths"]
+            model, seconds, comparison = ModelWrapper(front.model.model), {}, None
+            for i, name in enumerate(order):
+                start = time.perf_counter()
+                if name == "compare":
+                    comparison = compare_parameters(model, im)
+                    continue
+                step = ours.get(name) or getattr(S, name)
+                model = step(model, cfg)
+                seconds[name] = round(time.perf_counter() - start, 3)
+                model.save(str(models / f"{i:02d}_{name}.onnx"))
+            hardware = models / "hardware.onnx"
+            model.save(str(hardware))
+            rtl = collect_rtl(model, build)
+        front.write(build)
+        write_json(finn_dir / "build_steps.json", {"steps": seconds, "vendor": vendor_note()})
+        write_json(finn_dir / "parameters_vs_int_model.json", comparison)
+        write_json(finn_dir / "build_config.json", _vendor_config(opts))
+        summary = {
+            "stage": "compile",
+            "backend": "finn",
+            "finn_version": FINN_VERSION,
+            **front.summary_fields(),
+            "finn_parameters_vs_int_model": comparison,
+            "rtl": rtl,
+            "vendor_steps": vendor_note(),
+            "options": {"target_fps": opts.target_fps, "folding": str(opts.folding_file) if opts.folding_file else None,
+                        "mem_mode": opts.mem_mode, "clock_ns": opts.clock_ns, "part": opts.part},
+        }
+        write_json(build / PROJECT_MANIFEST, summary)
+    say(vendor_note())
+    return summary
+
+
+def _vendor_config(opts: FinnOptions) -> dict:
+    """A FINN build configuration that continues from finn/intermediate_models/hardware.onnx with
+    the steps that need Vivado; `finn build` (or build_dataflow_cfg) runs it unchanged."""
+    return {"output_dir": "vendor_build", "synth_clk_period_ns": opts.clock_ns, "fpga_part": opts.part,
+            "steps": VENDOR_STEPS, "generate_outputs": ["stitched_ip", "rtlsim_performance", "oocsynth"],
+            "standalone_thresholds": True, "auto_fifo_depths": False, "save_intermediate_models": True,
+            "model": "intermediate_models/hardware.onnx"}

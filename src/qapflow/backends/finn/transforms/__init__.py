@@ -1,0 +1,1 @@
+"""Graph passes of the FINN backend, one per file, qonnx Transformation style."""
