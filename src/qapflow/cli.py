@@ -102,6 +102,17 @@ def _compile(args) -> None:
         print(f"bit-exact Verilog (da4ml): {summary['nonzero_weights']} non-zero weights as adder graphs, "
               f"{summary['threshold_comparators']} threshold comparators, {summary['pipeline_stages']} "
               f"pipeline stages, estimated {summary['estimated_cost_luts']:.0f} LUTs")
+    elif args.backend == "finn":
+        from qapflow.backends.finn.build import FinnOptions, compile_finn
+
+        opts = FinnOptions(target_fps=args.target_fps, folding_file=args.folding, mem_mode=args.mem_mode,
+                           clock_ns=args.clock_ns, part=args.part, input_type=args.input_type,
+                           scaler_file=args.scaler)
+        summary = compile_finn(args.model, args.out, opts)
+        differing = sum(e.get("thresholds_differing", 0) for e in summary["finn_parameters_vs_int_model"])
+        print(f"FINN dataflow project: {len(summary['rtl']['layers'])} RTL layers "
+              f"({', '.join(sorted({l['op_type'] for l in summary['rtl']['layers']}))}); weights and thresholds "
+              f"from the integer model ({differing} of FINN's own thresholds differ from them)")
     else:
         opts = CompileOptions(part=args.part, clock_ns=args.clock_ns, io=args.io, strategy=args.strategy,
                               reuse=args.reuse, vendor=args.vendor)
@@ -132,7 +143,17 @@ def _csim(args) -> int:
     from qapflow.sim.csim import run_csim
 
     source = {"data_file": args.data, "inputs_file": args.inputs}
-    if read_project(args.project).get("backend") == "rtl":
+    backend = read_project(args.project).get("backend")
+    if backend == "finn":
+        from qapflow.sim.finn_sim import run_finn_csim
+
+        report = run_finn_csim(args.project, n=args.n, split=args.split, python_samples=args.python_samples,
+                               **source)
+        python = report["finn_python_mode"]
+        print(f"FINN python mode: {python['mismatches_vs_int_model']} mismatches in {python['samples']} samples; "
+              f"RTL (Verilator): {report['cycles_per_inference_measured']} cycles per inference, first output "
+              f"after {report['first_output_latency_cycles']} cycles")
+    elif backend == "rtl":
         from qapflow.sim.verilator import run_verilator
 
         report = run_verilator(args.project, n=args.n, split=args.split, **source)
@@ -299,7 +320,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("compile", help="QONNX model -> firmware project")
     p.add_argument("model", help="any QONNX MLP (qapflow export, Brevitas, QKeras via qonnx, FINN)")
-    p.add_argument("--backend", default="hls4ml", choices=["hls4ml", "rtl"])
+    p.add_argument("--backend", default="hls4ml", choices=["hls4ml", "rtl", "finn"])
     p.add_argument("--input-type", help="for models whose input is not quantized: the firmware's input "
                                         "type, fixed<W,I> (default fixed<16,6>)")
     p.add_argument("--scaler", help="Standardizer JSON for jet inputs (a qapflow manifest brings its own)")
@@ -314,6 +335,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--vendor", choices=["vivado", "vitis"], default="vitis")
     p.add_argument("--pipeline-stages", type=_checked(_int_in(0, 64), "--pipeline-stages"), default=0,
                    help="rtl: number of pipeline stages (0: da4ml's default adder depth per stage)")
+    p.add_argument("--target-fps", type=_checked(_int_in(1), "--target-fps"),
+                   help="finn: inferences per second to fold for (FINN's SetFolding); default fully folded")
+    p.add_argument("--folding", help="finn: a FINN folding configuration JSON (PE, SIMD, ... per layer)")
+    p.add_argument("--mem-mode", choices=["internal_decoupled"], default="internal_decoupled",
+                   help="finn: MVAU weight storage (the RTL MVU streams its weights from a memstream)")
     p.set_defaults(func=_compile)
 
     p = commands.add_parser("csim", help="C simulation, compared bit for bit with PyTorch")
@@ -325,6 +351,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", choices=["test", "all"], default="test",
                    help="test: the training run's test split when --data is its data file")
     p.add_argument("--vendor-csim", action="store_true", help="run vitis_hls/vivado_hls csim instead")
+    p.add_argument("--python-samples", type=_checked(_int_in(0), "--python-samples"), default=2000,
+                   help="finn: samples also run in FINN's python mode (one at a time; about 6 ms each)")
     p.set_defaults(func=_csim)
 
     p = commands.add_parser("synth", help="synthesis and resources.json")

@@ -63,6 +63,8 @@ def python_mode(prj: Path, x_int: np.ndarray) -> np.ndarray:
     from finn.transformation.fpgadataflow.set_exec_mode import SetExecMode
     from qonnx.core.onnx_exec import execute_onnx
 
+    if len(x_int) == 0:
+        return np.zeros((0, 0), np.int64)
     model = ModelWrapper(str(prj / HARDWARE_MODEL)).transform(SetExecMode("cppsim"))
     iname, oname = model.graph.input[0].name, model.graph.output[0].name
     shape = model.get_tensor_shape(iname)
@@ -126,7 +128,7 @@ def run_finn_csim(prj, data_file=None, n: int = 10_000, split: str = "test", inp
     reference = im.forward_int(x_int)
     k = len(x_int) if python_samples is None else min(python_samples, len(x_int))
     start = time.time()
-    py_out = hardware_to_model(im, python_mode(prj, x_int[:k]))
+    py_out = hardware_to_model(im, python_mode(prj, x_int[:k])) if k else reference[:0]
     python = {"samples": k, "seconds": time.time() - start, **mismatch_report("int_model", py_out, reference[:k])}
     rtl_out, timing = rtl_simulation(prj, summary, x_int)
     simulated = hardware_to_model(im, rtl_out)

@@ -53,11 +53,16 @@ def pytorch_outputs(checkpoint: Path, x: np.ndarray) -> tuple[np.ndarray, float]
 def pytorch_reference(summary: dict, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
     """(exact float64 outputs, the same as integers at the output scale, float32 samples/s)."""
     checkpoint = source_checkpoint(summary)
-    if any(a == "thresholds" for a in summary.get("activations", [])) or not summary.get("output_exact", True):
-        raise PyTorchUnavailable("float scales: PyTorch's float64 outputs are not integers on a grid "
-                                 "(the qonnx comparison covers this model)")
+    float_scales = PyTorchUnavailable("float scales: PyTorch's float64 outputs are not integers on a grid "
+                                      "(the qonnx comparison covers this model)")
+    if not summary.get("output_exact", True):
+        raise float_scales
     exact, rate = pytorch_outputs(checkpoint, np.asarray(x, np.float32).reshape(len(x), -1))
     scaled = np.ldexp(exact, -summary["output_exp"])
     if not np.array_equal(scaled, np.round(scaled)):
+        # thresholds stand for float scales, or for a fixed-point layer forced into thresholds
+        # (--activations thresholds, the FINN backend): only the fixed-point case is on the grid
+        if any(a == "thresholds" for a in summary.get("activations", [])):
+            raise float_scales
         raise QapflowError("the PyTorch outputs are not on the output grid of this fixed-point model")
     return exact, scaled.astype(np.int64), rate

@@ -28,7 +28,7 @@ from qapflow.common.errors import QapflowError
 from qapflow.flow.schema import check_clock, check_part
 
 FINN_DIR = "finn"
-MEM_MODES = ("internal_decoupled", "internal_embedded")
+MEM_MODES = ("internal_decoupled",)
 # the builder's outputs that need Vivado; a user with the tools runs them from finn/build_config.json
 VENDOR_STEPS = ["step_create_stitched_ip", "step_measure_rtlsim_performance", "step_out_of_context_synthesis"]
 
