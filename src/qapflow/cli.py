@@ -175,6 +175,20 @@ def _synth(args) -> None:
     from qapflow.backends.project import read_project
 
     backend = read_project(args.project).get("backend")
+    if backend == "finn":
+        if args.tool == "yosys":
+            from qapflow.synth.finn_resources import finn_resources
+
+            resources = finn_resources(args.project, args.family)
+        else:
+            from qapflow.backends.finn.vendor import run_vendor_steps
+
+            resources = run_vendor_steps(args.project)
+            if not resources["ran"]:
+                print(resources["reason"])
+                return
+        print(json.dumps({k: v for k, v in resources.items() if k not in ("yosys", "finn_estimates")}, indent=2))
+        return
     if backend == "rtl" and args.tool != "yosys":
         raise QapflowError(f"{args.project} is an RTL project: synthesize it with --tool yosys "
                            f"({args.tool} takes hls4ml projects)")
@@ -372,7 +386,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("compare", help="BOPs vs synthesized resources over a pruning run")
     p.add_argument("run", help="RUN_DIR of `qapflow train`")
-    p.add_argument("--backend", choices=["rtl", "hls4ml"], default="rtl")
+    p.add_argument("--backend", choices=["rtl", "hls4ml", "finn"], default="rtl")
     p.add_argument("--out", required=True)
     p.add_argument("--iterations", type=_checked(_iterations, "--iterations"),
                    help="comma-separated iterations (default: all)")

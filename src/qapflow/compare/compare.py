@@ -9,7 +9,6 @@ only what changed and a killed run resumes.
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
@@ -18,11 +17,20 @@ from tqdm import tqdm
 
 from qapflow.common.atomic import atomic_path, write_json
 from qapflow.common.errors import QapflowError
+from qapflow.compare.backends import write_table
 from qapflow.common.hashing import file_digest
 from qapflow.export.qonnx_export import export_checkpoint, read_manifest, resolve_checkpoint
 
 COLUMNS = ("iteration", "sparsity", "accuracy", "bops", "bops_float_input", "qonnx_bops", "nonzero_weights",
-           "LUT", "FF", "CARRY", "DSP", "BRAM", "latency_cycles", "sim_samples", "sim_mismatches")
+           "LUT", "FF", "CARRY", "DSP", "BRAM", "latency_cycles", "cycles_per_inference", "sim_samples",
+           "sim_mismatches")
+
+
+# FINN's python mode runs one sample at a time; the RTL simulation takes every sample
+PYTHON_MODE_SAMPLES = 500
+LUTS_SOURCE = {"rtl": "Yosys synth_xilinx technology mapping", "hls4ml": "vendor reports",
+               "finn": "Yosys synth_xilinx per FINN layer (yosys-slang); layers it cannot read are listed in "
+                       "each resources.json"}
 
 
 def _fresh(path: Path, source_digest: str) -> bool:
@@ -56,6 +64,10 @@ def compare_iteration(it_dir: Path, out: Path, backend: str, data_file, n: int, 
             from qapflow.backends.rtl_backend import compile_rtl
 
             compile_rtl(model, prj)
+        elif backend == "finn":
+            from qapflow.backends.finn.build import FinnOptions, compile_finn
+
+            compile_finn(model, prj, FinnOptions())
         else:
             from qapflow.backends.hls4ml_backend import compile_hls4ml
 
@@ -68,6 +80,10 @@ def compare_iteration(it_dir: Path, out: Path, backend: str, data_file, n: int, 
             from qapflow.sim.verilator import run_verilator
 
             run_verilator(prj, data_file, n)
+        elif backend == "finn":
+            from qapflow.sim.finn_sim import run_finn_csim
+
+            run_finn_csim(prj, data_file, n, python_samples=min(n, PYTHON_MODE_SAMPLES))
         else:
             from qapflow.sim.csim import run_csim
 
@@ -81,6 +97,13 @@ def compare_iteration(it_dir: Path, out: Path, backend: str, data_file, n: int, 
             from qapflow.synth.yosys import run_yosys
 
             run_yosys(prj, family)
+            _stamp(resources_file, digest)
+        resources = json.loads(resources_file.read_text())
+    elif backend == "finn":
+        if not _fresh(resources_file, digest):
+            from qapflow.synth.finn_resources import finn_resources
+
+            finn_resources(prj, family)
             _stamp(resources_file, digest)
         resources = json.loads(resources_file.read_text())
     else:  # hls4ml: vendor reports where they exist (they cannot be made here)
@@ -104,7 +127,8 @@ def compare_iteration(it_dir: Path, out: Path, backend: str, data_file, n: int, 
         "CARRY": resources.get("CARRY"),
         "DSP": resources.get("DSP"),
         "BRAM": resources.get("BRAM", resources.get("BRAM_18K")),
-        "latency_cycles": sim.get("latency_cycles_measured"),
+        "latency_cycles": sim.get("latency_cycles_measured", sim.get("first_inference_latency_cycles")),
+        "cycles_per_inference": sim.get("cycles_per_inference_measured", 1 if backend == "rtl" else None),
         "sim_samples": sim.get("samples"),
         "sim_mismatches": (sim.get("mismatches_vs_int_model") or 0) + (sim.get("mismatches_vs_pytorch") or 0)
         + (sim.get("qonnx", {}).get("quantizer_mismatches") or 0),
@@ -116,14 +140,6 @@ def pearson(x, y) -> float | None:
     if len(x) < 2 or x.std() == 0 or y.std() == 0:
         return None
     return float(np.corrcoef(x, y)[0, 1])
-
-
-def write_table(rows: list[dict], path: Path) -> None:
-    with atomic_path(path) as tmp:
-        with open(tmp, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=COLUMNS)
-            writer.writeheader()
-            writer.writerows(rows)
 
 
 def plot(rows: list[dict], out: Path, backend: str) -> list[Path]:
@@ -178,13 +194,13 @@ def compare_run(run_dir, out, backend: str = "rtl", iterations: list[int] | None
         "rows": rows,
         "pearson_bops_luts": pearson([r["bops"] for r in with_luts], [r["LUT"] for r in with_luts]),
         "pearson_qonnx_bops_luts": pearson([r["qonnx_bops"] for r in with_luts], [r["LUT"] for r in with_luts]),
-        "luts_source": "Yosys synth_xilinx technology mapping" if backend == "rtl" else "vendor reports",
+        "luts_source": LUTS_SOURCE[backend],
         "pearson_points": len(with_luts),
     }
     if len(with_luts) < 3:
         summary["pearson_caveat"] = (f"from {len(with_luts)} points: any two distinct points give r = +-1; "
                                      "compare three or more iterations for a correlation")
-    write_table(rows, out / "compare.csv")
+    write_table(rows, out / "compare.csv", COLUMNS)
     write_json(out / "compare.json", summary)
     plot(rows, out, backend)
     return summary

@@ -22,6 +22,7 @@ from pathlib import Path
 import yaml
 
 from qapflow.common.atomic import write_json
+from qapflow.compare.backends import backends_table, write_table
 from qapflow.common.console import captured, say
 from qapflow.common.errors import QapflowError
 from qapflow.common.hashing import file_digest, settings_digest
@@ -211,6 +212,14 @@ class FlowRunner:
 
                 summary = compile_rtl(self.model_file, self.project("rtl"), s["pipeline_stages"],
                                       s["hls4ml"]["clock_ns"], part=self.flow["part"])
+            elif backend == "finn":
+                from qapflow.backends.finn.build import FinnOptions, compile_finn
+
+                finn = s.get("finn", {})
+                folding = self.base_dir / finn["folding"] if finn.get("folding") else None
+                summary = compile_finn(self.model_file, self.project("finn"), FinnOptions(
+                    target_fps=finn.get("target_fps"), folding_file=folding, clock_ns=s["hls4ml"]["clock_ns"],
+                    part=self.flow["part"]))
             else:
                 from qapflow.backends.hls4ml_backend import CompileOptions, compile_hls4ml
 
@@ -227,6 +236,10 @@ class FlowRunner:
                 from qapflow.sim.verilator import run_verilator
 
                 report = run_verilator(self.project("rtl"), self.data_file, n)
+            elif backend == "finn":
+                from qapflow.sim.finn_sim import run_finn_csim
+
+                report = run_finn_csim(self.project("finn"), self.data_file, n, python_samples=min(n, 2000))
             else:
                 from qapflow.sim.csim import run_csim
 
@@ -234,8 +247,9 @@ class FlowRunner:
             if not report["passed"]:
                 raise QapflowError(f"{backend} simulation does not match: see {self.project(backend)}/csim_report.json")
             out[backend] = {k: report.get(k) for k in ("samples", "mismatches_vs_int_model", "mismatches_vs_pytorch",
-                                                        "latency_cycles_measured", "run_seconds", "build_seconds",
-                                                        "compile_seconds")}
+                                                        "latency_cycles_measured", "cycles_per_inference_measured",
+                                                        "first_inference_latency_cycles", "run_seconds",
+                                                        "build_seconds", "compile_seconds")}
         return out
 
     def synth(self) -> dict:
@@ -247,6 +261,11 @@ class FlowRunner:
 
                 r = run_yosys(self.project("rtl"), family_of(self.flow["part"]))
                 out["rtl"] = {k: r[k] for k in ("LUT", "FF", "CARRY", "DSP", "seconds")}
+            elif backend == "finn":
+                from qapflow.synth.finn_resources import finn_resources
+
+                r = finn_resources(self.project("finn"), family_of(self.flow["part"]))
+                out["finn"] = {k: r[k] for k in ("LUT", "FF", "CARRY", "DSP", "BRAM", "complete")}
             else:
                 from qapflow.synth.vendor import run_vendor_synth
 
@@ -255,6 +274,9 @@ class FlowRunner:
                 except ToolNotFound as exc:
                     say(f"[synth] hls4ml project NOT synthesized: {exc}")
                     out["hls4ml"] = {"skipped": str(exc)}
+        table = backends_table({b: self.project(b) for b in self.backends()})
+        write_table(table, self.work / "backends.csv")
+        write_json(self.work / "backends.json", table)
         return out
 
     def compare(self) -> dict:
@@ -278,7 +300,8 @@ class FlowRunner:
             "train": lambda: [self.data_file] + ([self.base_dir / self.flow["stages"]["train"]["config"]]
                                                  if self.flow["stages"]["train"].get("config") else []),
             "export": lambda: [self.last_iteration() / "metrics.json"],
-            "compile": lambda: [self.model_file],
+            "compile": lambda: [self.model_file] + ([self.base_dir / finn_folding] if (finn_folding := self.flow[
+                "stages"].get("compile", {}).get("finn", {}).get("folding")) else []),
             "csim": lambda: [self.project(b) / "qapflow_project.json" for b in self.backends()] + [self.data_file],
             "synth": lambda: [self.project(b) / "qapflow_project.json" for b in self.backends()],
             "compare": lambda: [p for p in sorted(self.train_dir.glob("iter_*/metrics.json"))],

@@ -93,9 +93,15 @@ class Hls4mlOptions(Strict):
         return check_clock(value)
 
 
+class FinnFlowOptions(Strict):
+    target_fps: int | None = Field(None, ge=1)  # None: FINN's default folding (PE = SIMD = 1)
+    folding: str | None = None  # a FINN folding configuration JSON, relative to the checkout
+
+
 class CompileStage(Strict):
-    backends: list[Literal["hls4ml", "rtl"]] = Field(default_factory=lambda: ["hls4ml"], min_length=1)
+    backends: list[Literal["hls4ml", "rtl", "finn"]] = Field(default_factory=lambda: ["hls4ml"], min_length=1)
     hls4ml: Hls4mlOptions = Field(default_factory=Hls4mlOptions)
+    finn: FinnFlowOptions = Field(default_factory=FinnFlowOptions)
     pipeline_stages: int = Field(0, ge=0, le=64)
 
 
@@ -108,7 +114,7 @@ class SynthStage(Strict):
 
 
 class CompareStage(Strict):
-    backend: Literal["rtl", "hls4ml"] = "rtl"
+    backend: Literal["rtl", "hls4ml", "finn"] = "rtl"
     iterations: list[int] | None = None
     n: int = Field(2000, ge=1)
 

@@ -9,6 +9,7 @@ finn/intermediate_models/, its time in finn/build_steps.json.
 
 from __future__ import annotations
 
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,8 +30,11 @@ from qapflow.flow.schema import check_clock, check_part
 
 FINN_DIR = "finn"
 MEM_MODES = ("internal_decoupled",)
-# the builder's outputs that need Vivado; a user with the tools runs them from finn/build_config.json
-VENDOR_STEPS = ["step_create_stitched_ip", "step_measure_rtlsim_performance", "step_out_of_context_synthesis"]
+# what needs Vivado, continuing from finn/intermediate_models/hardware.onnx: the HDL is generated
+# again in FINN's own build folder (the project's rtl/ is qapflow's copy for Verilator and Yosys)
+VENDOR_STEPS = ["step_hw_codegen", "step_hw_ipgen", "step_create_stitched_ip", "step_measure_rtlsim_performance",
+                "step_out_of_context_synthesis"]
+VENDOR_OUTPUTS = ["stitched_ip", "rtlsim_performance", "out_of_context_synth"]
 
 
 @dataclass
@@ -116,6 +120,7 @@ def compile_finn(model_path, out, opts: FinnOptions) -> dict:
             hardware = models / "hardware.onnx"
             model.save(str(hardware))
             rtl = collect_rtl(model, build)
+        shutil.rmtree(build / "finn_codegen")  # copied into rtl/; its absolute paths die with the move
         front.write(build)
         write_json(finn_dir / "build_steps.json", {"steps": seconds, "vendor": vendor_note()})
         write_json(finn_dir / "parameters_vs_int_model.json", comparison)
@@ -137,9 +142,9 @@ def compile_finn(model_path, out, opts: FinnOptions) -> dict:
 
 
 def _vendor_config(opts: FinnOptions) -> dict:
-    """A FINN build configuration that continues from finn/intermediate_models/hardware.onnx with
-    the steps that need Vivado; `finn build` (or build_dataflow_cfg) runs it unchanged."""
+    """A FINN DataflowBuildConfig continuing from finn/intermediate_models/hardware.onnx with the
+    steps that need Vivado: `finn build finn/build_config.json finn/intermediate_models/hardware.onnx`
+    or `qapflow synth PRJ --tool vivado` runs it unchanged."""
     return {"output_dir": "vendor_build", "synth_clk_period_ns": opts.clock_ns, "fpga_part": opts.part,
-            "steps": VENDOR_STEPS, "generate_outputs": ["stitched_ip", "rtlsim_performance", "oocsynth"],
-            "standalone_thresholds": True, "auto_fifo_depths": False, "save_intermediate_models": True,
-            "model": "intermediate_models/hardware.onnx"}
+            "steps": VENDOR_STEPS, "generate_outputs": VENDOR_OUTPUTS, "standalone_thresholds": True,
+            "auto_fifo_depths": False, "save_intermediate_models": True}
