@@ -78,7 +78,7 @@ def rtl_simulation(prj: Path, summary: dict, x_int: np.ndarray) -> tuple[np.ndar
                 out_bits=rtl["output"]["width"], port_access=_port_access(rtl["input"]["width"],
                                                                           rtl["output"]["width"]))
     sources = [prj / s for s in rtl["sources"]]
-    include = [f"-I{prj / RTL_DIR / 'finn-rtllib' / 'mvu'}"]
+    include = [f"-I../{RTL_DIR}/finn-rtllib/mvu"]  # relative to the build folder: part of the cache key
     binary, build_s, rebuilt = build_cached(prj / SIM_DIR, rtl["top"], tb, sources, prj,
                                             VERILATOR_ARGS + tuple(include))
     work = prj / SIM_DIR

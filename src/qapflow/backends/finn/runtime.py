@@ -9,7 +9,9 @@ Vivado is found, so nothing pretends a vendor step ran.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
+import sys
 import shutil
 from pathlib import Path
 from typing import Iterator
@@ -19,6 +21,9 @@ from qapflow.common.errors import QapflowError
 FINN_VERSION = "1.6.1"
 INSTALL_HINT = (f'the FINN backend needs finn-plus: pip install -e ".[finn]" && pip install --no-deps '
                 f"finn-plus=={FINN_VERSION}")
+
+
+FINN_LOGGERS = ("finn", "finn_logger")
 
 
 class FinnUnavailable(QapflowError):
@@ -64,10 +69,18 @@ def finn_session(build_dir: Path) -> Iterator[object]:
     previous = settings._SETTINGS
     settings.initialize_dummy_settings()
     settings.get_settings().finn_build_dir = build_dir.resolve()
+    # FINN logs through loggers without handlers, which Python sends to sys.stderr, the
+    # console even while a flow stage captures its output: give them the stage's stdout
+    handler = logging.StreamHandler(sys.stdout)
+    loggers = [logging.getLogger(name) for name in FINN_LOGGERS]
+    for logger in loggers:
+        logger.addHandler(handler)
     try:
         yield steps
     finally:
         settings._SETTINGS = previous
+        for logger in loggers:
+            logger.removeHandler(handler)
 
 
 def rtllib_dir() -> Path:
