@@ -23,7 +23,7 @@ def write_flow(tmp_path, data_file, csim_n=300, iteration="last"):
             "train": {"model": {"bits": 6}, "prune": "ft", "target_sparsity": 0.9, "max_jets": 2000,
                       "train": {"max_epochs": 3, "patience": 2, "batch_size": 256}, "fold_epochs": 1},
             "export": {"iteration": iteration},
-            "compile": {"backends": ["hls4ml", "rtl"]},
+            "compile": {"backends": ["hls4ml", "rtl", "finn"], "finn": {"target_fps": 20000000}},
             "csim": {"n": csim_n},
             "synth": {},
             "report": {},
@@ -47,11 +47,14 @@ def test_flow_runs_every_stage_then_only_what_changed(generated_jets_file, tmp_p
     assert [s for s, e in first["stages"].items() if e["status"] == "ran"] == [
         "data", "train", "export", "compile", "csim", "synth", "report"]
     csim = first["stages"]["csim"]
-    assert csim["hls4ml"]["mismatches_vs_pytorch"] == 0 and csim["rtl"]["mismatches_vs_pytorch"] == 0
-    assert first["stages"]["synth"]["rtl"]["LUT"] > 0
+    assert all(csim[b]["mismatches_vs_pytorch"] == 0 for b in ("hls4ml", "rtl", "finn"))
+    assert csim["finn"]["mismatches_vs_int_model"] == 0 and csim["finn"]["cycles_per_inference_measured"] > 1
+    assert first["stages"]["synth"]["rtl"]["LUT"] > 0 and first["stages"]["synth"]["finn"]["LUT"] > 0
+    table = json.loads((tmp_path / "work" / "backends.json").read_text())
+    assert [row["backend"] for row in table] == ["hls4ml", "rtl", "finn"] and all(row["exact"] for row in table)
     # one target part: the hls4ml project, the RTL project and Yosys's family all follow it
     part = load_flow(path)["part"]
-    for prj in ("prj_hls4ml", "prj_rtl"):
+    for prj in ("prj_hls4ml", "prj_rtl", "prj_finn"):
         assert json.loads((tmp_path / "work" / prj / "qapflow_project.json").read_text())["options"]["part"] == part
     assert json.loads((tmp_path / "work" / "prj_rtl" / "resources.json").read_text())["family"] == "xcup"
     assert "not found" in first["stages"]["synth"]["hls4ml"]["skipped"] or shutil.which("vitis_hls")
@@ -109,6 +112,8 @@ FLOW = {"stages": {"data": {"jets": 100}, "train": {"prune": "ft"}, "export": {}
     (lambda f: f["stages"]["compile"].update(hls4ml={"clock_ns": float("nan")}),
      r"stages\.compile\.hls4ml\.clock_ns: .*finite"),
     (lambda f: f["stages"]["compile"].update(pipeline_stages=-4), r"stages\.compile\.pipeline_stages"),
+    (lambda f: f["stages"]["compile"].update(finn={"target_fps": 0}), r"stages\.compile\.finn\.target_fps"),
+    (lambda f: f["stages"]["compile"].update(finn={"foldin": "f.json"}), r"stages\.compile\.finn\.foldin: unknown key"),
 ])
 def test_each_mistake_in_a_flow_file_names_file_stage_and_field(tmp_path, change, message):
     import copy
