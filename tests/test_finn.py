@@ -163,3 +163,20 @@ def test_verilator_fixes_keep_the_logic():
     assert "typedef struct packed {" in fix_fifo(fifo)
     with pytest.raises(QapflowError, match="fifo.sv"):
         fix_fifo("module fifo; endmodule")
+
+
+def test_dead_neurons_are_folded_before_finn(tmp_path):
+    # 97% of the second layer's weights pruned: most first-layer neurons feed nothing
+    case = MlpCase(n_in=8, input_bits=6, pot_scales=True, seed=4, layers=[
+        LayerCase(24, 6, 6), LayerCase(8, 6, 6, sparsity=0.97), LayerCase(3, 6, 6)])
+    model = tmp_path / "model.onnx"
+    onnx.save(build_case(case), model)
+    prj = tmp_path / "prj"
+    assert main(["compile", str(model), "--backend", "finn", "--out", str(prj)]) in (0, None)
+    summary = json.loads((prj / "qapflow_project.json").read_text())
+    folded = summary["int_model_vs_qonnx"]["dead_neurons_folded"]
+    assert folded > 0 and summary["layer_widths"][0] == [24 - folded, 8]
+    inputs = tmp_path / "probe.npy"
+    np.save(inputs, probe_inputs(load_int_model(prj), 500))
+    report = run_finn_csim(prj, inputs_file=inputs, n=500, python_samples=100)
+    assert report["passed"] and report["qonnx"]["firmware_outputs_equal_graph_outputs"] == 500

@@ -79,8 +79,29 @@ def load_scaler(path) -> dict:
 ACTIVATION_FORMS = ("auto", "thresholds")
 
 
+def fold_dead_neurons(model: ModelWrapper) -> tuple[ModelWrapper, int]:
+    """Dead neurons folded away where qapflow's zero folding reads the graph (Gemm chains, as
+    qapflow exports them; those are folded at export already); (model, neurons removed)."""
+    from qapflow.export.fold import fold_zeros
+    from qapflow.export.graph import UnsupportedGraph as NotAGemmChain
+
+    def hidden(m) -> int:
+        return sum(int(m.get_tensor_shape(n.output[0])[-1]) for n in m.graph.node if n.op_type == "Gemm")
+
+    quants = [model.find_producer(n.input[1]) for n in model.graph.node if n.op_type == "Gemm"]
+    per_tensor = all(q is not None and q.op_type == "Quant" and model.get_initializer(q.input[1]).size == 1
+                     for q in quants)
+    if not quants or not per_tensor:  # zero folding deletes rows of per-tensor-scaled weights only
+        return model, 0
+    try:
+        folded = fold_zeros(ModelWrapper(model.model))
+    except NotAGemmChain:
+        return model, 0
+    return folded, hidden(model) - hidden(folded)
+
+
 def prepare(model_path, input_type: str | None = None, scaler_file=None, probe: int = 2000,
-            activations: str = "auto") -> Frontend:
+            activations: str = "auto", fold_dead: bool = False) -> Frontend:
     model_path = Path(model_path)
     manifest = None
     if manifest_path(model_path).exists() and model_path.is_file():
@@ -92,6 +113,9 @@ def prepare(model_path, input_type: str | None = None, scaler_file=None, probe: 
     if activations not in ACTIVATION_FORMS:
         raise QapflowError(f"--activations {activations!r}: use one of {ACTIVATION_FORMS}")
     model = ingest(model_path)
+    removed = 0
+    if fold_dead:
+        model, removed = fold_dead_neurons(model)
     try:
         im = build_int_model(model, input_type, force_thresholds=activations == "thresholds")
     except QapflowError as exc:
@@ -110,4 +134,6 @@ def prepare(model_path, input_type: str | None = None, scaler_file=None, probe: 
     if check:
         check["input_type"] = im.software.description.get("input_type_assumed") if im.software else None
         check["default_input_type"] = DEFAULT_INPUT_TYPE
+    if fold_dead:
+        check["dead_neurons_folded"] = removed
     return Frontend(model_path, model, im, manifest, scaler, check)

@@ -88,7 +88,9 @@ def compile_finn(model_path, out, opts: FinnOptions) -> dict:
         raise QapflowError("give --target-fps or --folding, not both")
     if opts.folding_file is not None and not Path(opts.folding_file).is_file():
         raise QapflowError(f"--folding {opts.folding_file}: no such file")
-    front = prepare(model_path, opts.input_type, opts.scaler_file, opts.probe, activations="thresholds")
+    # FINN keeps every pruned zero (its sparsity request, FINN #792, is open): dead neurons go first
+    front = prepare(model_path, opts.input_type, opts.scaler_file, opts.probe, activations="thresholds",
+                    fold_dead=True)
     im = front.im
     with build_into(out) as build:
         finn_dir = build / FINN_DIR

@@ -146,12 +146,12 @@ def collect_rtl(model: ModelWrapper, prj: Path) -> dict:
         decl.append(f"  wire [{width_out - 1}:0] {wout}_tdata;\n  wire {wout}_tvalid, {wout}_tready;\n")
         layers.append({"name": node.name, "op_type": node.op_type, "in_width": width_in, "out_width": width_out})
     n = len(nodes)
-    top = (f"// qapflow: FINN's layers chained stream to stream (what Vivado's IP stitching does)\n"
+    top = ("// qapflow: FINN's layers chained stream to stream (what Vivado's IP stitching does)\n"
            f"module {TOP} (\n  input ap_clk,\n  input ap_rst_n,\n"
            f"  input [{layers[0]['in_width'] - 1}:0] in0_V_TDATA,\n  input in0_V_TVALID,\n  output in0_V_TREADY,\n"
            f"  output [{layers[-1]['out_width'] - 1}:0] out0_V_TDATA,\n  output out0_V_TVALID,\n  input out0_V_TREADY\n);\n"
            + "".join(decl)
-           + f"  assign s0_tdata = in0_V_TDATA;\n  assign s0_tvalid = in0_V_TVALID;\n  assign in0_V_TREADY = s0_tready;\n"
+           + "  assign s0_tdata = in0_V_TDATA;\n  assign s0_tvalid = in0_V_TVALID;\n  assign in0_V_TREADY = s0_tready;\n"
            + f"  assign out0_V_TDATA = s{n}_tdata;\n  assign out0_V_TVALID = s{n}_tvalid;\n  assign s{n}_tready = out0_V_TREADY;\n"
            + "".join(body) + "endmodule\n")
     (rtl / f"{TOP}.v").write_text(top)

@@ -19,6 +19,9 @@ from qapflow.common.errors import QapflowError
 from qapflow.intmodel.model import IntLayer, IntModel, interval_matvec
 
 
+FLOAT32_EXACT = 1 << 24  # FINN keeps thresholds and weights as float32 tensors
+
+
 def int_type(lo: int, hi: int) -> DataType:
     """The narrowest FINN integer type holding [lo, hi]."""
     lo, hi = int(lo), int(hi)
@@ -134,6 +137,9 @@ class IntModelParameters(Transformation):
             if thr is None:
                 continue
             t = threshold_matrix(layer, *ranges[k])
+            if np.abs(t).max() >= FLOAT32_EXACT:
+                raise QapflowError(f"{thr.name}: thresholds up to {np.abs(t).max()} do not fit FINN's float32 "
+                                   "threshold tensors exactly (at most 2**24); use narrower inputs or weights")
             model.set_initializer(thr.input[1], t.astype(np.float32))
             t_type = int_type(min(t.min(), 0), max(t.max(), 0))
             model.set_tensor_datatype(thr.input[1], t_type)
