@@ -150,9 +150,13 @@ def _csim(args) -> int:
         report = run_finn_csim(args.project, n=args.n, split=args.split, python_samples=args.python_samples,
                                **source)
         python = report["finn_python_mode"]
+        own = report["finn_own_parameters"]
         print(f"FINN python mode: {python['mismatches_vs_int_model']} mismatches in {python['samples']} samples; "
               f"RTL (Verilator): {report['cycles_per_inference_measured']} cycles per inference, first output "
               f"after {report['first_output_latency_cycles']} cycles")
+        if own.get("samples"):
+            print(f"(FINN's own thresholds, before qapflow's: {own['samples_differing_from_int_model']} of "
+                  f"{own['samples']} samples differ from the model, {own['argmax_differing']} in their argmax)")
     elif backend == "rtl":
         from qapflow.sim.verilator import run_verilator
 

@@ -10,6 +10,7 @@ file is found by the comparison, not hidden by the cache.
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -31,6 +32,7 @@ from qapflow.sim.verilator import RUN_TIMEOUT_S, build_cached
 
 SIM_DIR = "qapflow_verilator"
 HARDWARE_MODEL = "finn/intermediate_models/hardware.onnx"
+OWN_PARAMETERS_STEP = "step_qapflow_integer_partition"  # FINN's numbers, before the integer model's
 VERILATOR_ARGS = ("--no-timing", "-Wno-MULTIDRIVEN", "-Wno-PINMISSING")
 
 
@@ -55,7 +57,7 @@ def hardware_to_model(im: IntModel, out: np.ndarray) -> np.ndarray:
     return out + last.bias if last.thresholds is None else out
 
 
-def python_mode(prj: Path, x_int: np.ndarray) -> np.ndarray:
+def python_mode(prj: Path, x_int: np.ndarray, model_file: str = HARDWARE_MODEL) -> np.ndarray:
     """FINN's own python execution of the hardware graph, one sample at a time (its batch is 1)."""
     from qapflow.backends.finn.runtime import import_finn
 
@@ -65,11 +67,23 @@ def python_mode(prj: Path, x_int: np.ndarray) -> np.ndarray:
 
     if len(x_int) == 0:
         return np.zeros((0, 0), np.int64)
-    model = ModelWrapper(str(prj / HARDWARE_MODEL)).transform(SetExecMode("cppsim"))
+    model = ModelWrapper(str(prj / model_file)).transform(SetExecMode("cppsim"))
     iname, oname = model.graph.input[0].name, model.graph.output[0].name
     shape = model.get_tensor_shape(iname)
     return np.stack([execute_onnx(model, {iname: row.reshape(shape).astype(np.float32)})[oname].reshape(-1)
                      for row in x_int]).astype(np.int64)
+
+
+def finn_own_parameters(prj: Path, im: IntModel, x_int: np.ndarray, reference: np.ndarray) -> dict:
+    """What FINN's own weights and thresholds (before the integer model's replaced them) give on
+    the same samples: for users of upstream FINN; it does not decide this report's pass."""
+    own = next(iter(sorted((prj / "finn" / "intermediate_models").glob(f"*_{OWN_PARAMETERS_STEP}.onnx"))), None)
+    if own is None or not len(x_int):
+        return {"samples": 0}
+    out = hardware_to_model(im, python_mode(prj, x_int, str(own.relative_to(prj))))
+    return {"samples": len(x_int), "model": own.name,
+            "samples_differing_from_int_model": int(np.count_nonzero((out != reference).any(axis=1))),
+            "argmax_differing": int(np.count_nonzero(out.argmax(axis=1) != reference.argmax(axis=1)))}
 
 
 def rtl_simulation(prj: Path, summary: dict, x_int: np.ndarray) -> tuple[np.ndarray, dict]:
@@ -87,8 +101,9 @@ def rtl_simulation(prj: Path, summary: dict, x_int: np.ndarray) -> tuple[np.ndar
     out_shape = rtl["output"]["folded_shape"]
     per_sample = int(np.prod(out_shape[:-1]))
     want = per_sample * len(x_int)
-    in_words = int(np.prod(rtl["input"]["folded_shape"][:-1]))
-    max_cycles = 1000 + 64 * (in_words + per_sample) * (len(x_int) + 16)
+    # a bound, not a measure: four times what FINN's cycle estimates allow (fill plus n bottlenecks)
+    estimates = json.loads((prj / "finn" / "report" / "estimate_layer_cycles.json").read_text())
+    max_cycles = 10_000 + 4 * (sum(estimates.values()) + max(estimates.values()) * (len(x_int) + 1))
     start = time.time()
     run_tool([str(binary), str(work / "words_in.hex"), str(work / "words_out.txt"), str(want), str(max_cycles)],
              prj / RTL_DIR, work / "run.log", RUN_TIMEOUT_S)
@@ -130,8 +145,9 @@ def run_finn_csim(prj, data_file=None, n: int = 10_000, split: str = "test", inp
     start = time.time()
     py_out = hardware_to_model(im, python_mode(prj, x_int[:k])) if k else reference[:0]
     python = {"samples": k, "seconds": time.time() - start, **mismatch_report("int_model", py_out, reference[:k])}
+    own = finn_own_parameters(prj, im, x_int[:k], reference[:k])
     rtl_out, timing = rtl_simulation(prj, summary, x_int)
     simulated = hardware_to_model(im, rtl_out)
-    tool = {**timing, "finn_python_mode": python}
+    tool = {**timing, "finn_python_mode": python, "finn_own_parameters": own}
     return finish_report(prj, summary, im, inputs, x_int, rounded, simulated, tool,
                          tool_passed=python["mismatches_vs_int_model"] == 0)
