@@ -60,10 +60,11 @@ def main(argv=None) -> int:
         print(f"    resources: {row['resources_source']}")
     rtl = next(r for r in rows if r["backend"] == "rtl")
     for row in rows:
-        if row["backend"].startswith("finn") and rtl["LUT"] and row["LUT"]:
-            print(f"{row['backend']} / rtl: cycles per inference x{row['cycles_per_inference'] / 1:.0f}, "
+        if row["backend"].startswith("finn"):
+            print(f"{row['backend']} / rtl: cycles per inference x{row['cycles_per_inference'] / rtl['cycles_per_inference']:.0f}, "
                   f"latency x{row['latency_cycles'] / rtl['latency_cycles']:.1f}, "
-                  f"Yosys LUT x{row['LUT'] / rtl['LUT']:.2f} (FINN's partial: see resources.json)")
+                  f"Yosys LUT x{row['LUT'] / rtl['LUT']:.2f}, FF x{row['FF'] / rtl['FF']:.2f} "
+                  "(FINN's Yosys counts are partial: see its resources.json)")
     assert set(BACKEND_COLUMNS) >= set(shown)
     return 0 if all(r["exact"] for r in rows) else 1
 

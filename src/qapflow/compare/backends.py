@@ -18,8 +18,9 @@ def _read(path: Path) -> dict:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
-def backend_row(backend: str, prj: Path) -> dict:
+def backend_row(name: str, prj: Path) -> dict:
     sim, res = _read(prj / "csim_report.json"), _read(prj / "resources.json")
+    backend = _read(prj / "qapflow_project.json").get("backend")
     if backend == "rtl":
         cycles, latency = 1, sim.get("latency_cycles_measured")
     elif backend == "finn":
@@ -28,7 +29,7 @@ def backend_row(backend: str, prj: Path) -> dict:
         cycles, latency = res.get("interval_cycles"), res.get("latency_cycles")
     estimates = res.get("finn_estimates", {})
     return {
-        "backend": backend,
+        "backend": name,
         "exact": sim.get("passed"),
         "samples": sim.get("samples"),
         "mismatches": sim.get("mismatches_vs_int_model"),
