@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from qonnx.core.modelwrapper import ModelWrapper
@@ -37,6 +37,14 @@ VENDOR_STEPS = ["step_hw_codegen", "step_hw_ipgen", "step_create_stitched_ip", "
 VENDOR_OUTPUTS = ["stitched_ip", "rtlsim_performance", "out_of_context_synth"]
 
 
+# FINN's builder steps (finn.builder.build_dataflow_steps) and qapflow's, in order
+STEPS = ["step_qapflow_integer_input", "step_qonnx_to_finn", "step_tidy_up", "step_streamline",
+         "step_convert_to_hw", "step_qapflow_integer_partition", "step_qapflow_int_model_parameters",
+         "step_specialize_layers", "step_qapflow_check_rtl", "step_target_fps_parallelization",
+         "step_apply_folding_config", "step_minimize_bit_width", "step_generate_estimate_reports",
+         "step_set_fifo_depths"]
+
+
 @dataclass
 class FinnOptions:
     target_fps: int | None = None
@@ -47,7 +55,6 @@ class FinnOptions:
     input_type: str | None = None
     scaler_file: Path | None = None
     probe: int = 2000
-    steps_seconds: dict = field(default_factory=dict)
 
 
 def _finn_config(opts: FinnOptions, out_dir: Path):
@@ -98,25 +105,22 @@ def compile_finn(model_path, out, opts: FinnOptions) -> dict:
         models.mkdir(parents=True)
         with finn_session(build / "finn_codegen") as S:
             cfg = _finn_config(opts, finn_dir)
+            comparison: list[dict] = []
+
+            def int_model_parameters(m, c):
+                comparison.extend(compare_parameters(m, im))  # FINN's own numbers, before ours
+                return m.transform(IntModelParameters(im))
+
             ours = {
                 "step_qapflow_integer_input": lambda m, c: m.transform(IntegerInput(im.input)),
                 "step_qapflow_integer_partition": lambda m, c: m.transform(IntegerPartition()),
-                "step_qapflow_int_model_parameters": lambda m, c: m.transform(IntModelParameters(im)),
+                "step_qapflow_int_model_parameters": int_model_parameters,
                 "step_qapflow_check_rtl": lambda m, c: _specialized(_set_mem_mode(m, opts.mem_mode)),
             }
-            order = ["step_qapflow_integer_input", "step_qonnx_to_finn", "step_tidy_up", "step_streamline",
-                     "step_convert_to_hw", "step_qapflow_integer_partition", "compare",
-                     "step_qapflow_int_model_parameters", "step_specialize_layers", "step_qapflow_check_rtl",
-                     "step_target_fps_parallelization", "step_apply_folding_config", "step_minimize_bit_width",
-                     "step_generate_estimate_reports", "step_set_fifo_depths"]
-            model, seconds, comparison = ModelWrapper(front.model.model), {}, None
-            for i, name in enumerate(order):
+            model, seconds = ModelWrapper(front.model.model), {}
+            for i, name in enumerate(STEPS):
                 start = time.perf_counter()
-                if name == "compare":
-                    comparison = compare_parameters(model, im)
-                    continue
-                step = ours.get(name) or getattr(S, name)
-                model = step(model, cfg)
+                model = (ours.get(name) or getattr(S, name))(model, cfg)
                 seconds[name] = round(time.perf_counter() - start, 3)
                 model.save(str(models / f"{i:02d}_{name}.onnx"))
             hardware = models / "hardware.onnx"
