@@ -30,17 +30,29 @@ def pruned_case(pot: bool) -> MlpCase:
     return MlpCase(n_in=16, input_bits=8, layers=layers, pot_scales=pot, seed=11)
 
 
-@pytest.fixture(scope="module", params=["fixed_point", "float_scale"])
-def finn_project(request, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp(f"finn_{request.param}")
-    model = tmp / "model.onnx"
-    onnx.save(build_case(pruned_case(request.param == "fixed_point")), model)
-    prj = tmp / "prj"
-    assert main(["compile", str(model), "--backend", "finn", "--out", str(prj), "--target-fps", "50000000",
-                 "--part", "xc7z020clg400-1"]) in (0, None)
-    inputs = tmp / "probe.npy"
-    np.save(inputs, probe_inputs(load_int_model(prj), N))
-    return request.param, prj, inputs
+KINDS = ["fixed_point", "float_scale"]
+
+
+@pytest.fixture(scope="module")
+def finn_projects(tmp_path_factory) -> dict:
+    """Both kinds compiled once for the module: kind -> (project, probe inputs)."""
+    projects = {}
+    for kind in KINDS:
+        tmp = tmp_path_factory.mktemp(f"finn_{kind}")
+        model = tmp / "model.onnx"
+        onnx.save(build_case(pruned_case(kind == "fixed_point")), model)
+        prj = tmp / "prj"
+        assert main(["compile", str(model), "--backend", "finn", "--out", str(prj), "--target-fps", "50000000",
+                     "--part", "xc7z020clg400-1"]) in (0, None)
+        inputs = tmp / "probe.npy"
+        np.save(inputs, probe_inputs(load_int_model(prj), N))
+        projects[kind] = (prj, inputs)
+    return projects
+
+
+@pytest.fixture(params=KINDS)
+def finn_project(request, finn_projects):
+    return (request.param, *finn_projects[request.param])
 
 
 def csim(prj, inputs, python_samples=N) -> dict:
@@ -113,10 +125,9 @@ def test_damaged_hardware_graph_fails_python_mode(finn_project, tmp_path):
     assert report["finn_python_mode"]["mismatches_vs_int_model"] > 0 and not report["passed"]
 
 
-def test_folding_file_and_vendor_config(finn_project, tmp_path, capsys):
-    kind, prj, inputs = finn_project
-    if kind != "float_scale":
-        pytest.skip("one folding file is enough")
+def test_folding_file_and_vendor_config(finn_projects, tmp_path, capsys):
+    prj, inputs = finn_projects["float_scale"]
+    assert main(["csim", str(prj), "--inputs", str(inputs), "--n", str(N), "--python-samples", "0"]) == 0
     folding = json.loads((prj / "finn" / "report" / "auto_folding_config.json").read_text())
     mvau = next(k for k in folding if k.startswith("MVAU"))
     folding[mvau]["PE"], folding[mvau]["SIMD"] = 1, 1
@@ -138,10 +149,8 @@ def test_folding_file_and_vendor_config(finn_project, tmp_path, capsys):
     assert "build_config.json" in capsys.readouterr().err
 
 
-def test_resources_name_their_source(finn_project):
-    kind, prj, _ = finn_project
-    if kind != "fixed_point":
-        pytest.skip("one synthesis is enough")
+def test_resources_name_their_source(finn_projects):
+    prj, _ = finn_projects["fixed_point"]
     assert main(["synth", str(prj), "--tool", "yosys"]) in (0, None)
     res = json.loads((prj / "resources.json").read_text())
     assert "MVU is counted in DSPs only" in res["finn_estimates"]["source"]
