@@ -18,12 +18,16 @@ def _data_download(args) -> None:
 
 
 def _data_generate(args) -> None:
-    from qapflow.data.generate.processes import GeneratorSettings
+    import dataclasses
+
+    from qapflow.data.generate.processes import RECIPES
     from qapflow.data.generate.runner import generate_dataset
 
-    settings = GeneratorSettings(
-        pthat_min_gev=args.pthat_min, pthat_max_gev=args.pthat_max, chunk_jets=args.chunk_jets
-    )
+    recipe = RECIPES[args.recipe]
+    settings = dataclasses.replace(
+        recipe, chunk_jets=args.chunk_jets,
+        pthat_min_gev=recipe.pthat_min_gev if args.pthat_min is None else args.pthat_min,
+        pthat_max_gev=recipe.pthat_max_gev if args.pthat_max is None else args.pthat_max)
     out = generate_dataset(args.out, args.jets, args.seed, args.workers, settings,
                            progress=not args.quiet)
     print(f"wrote {out}")
@@ -288,8 +292,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--chunk-jets", type=int, default=500, help="jets per resumable chunk")
-    p.add_argument("--pthat-min", type=float, default=950.0)
-    p.add_argument("--pthat-max", type=float, default=1050.0)
+    p.add_argument("--recipe", choices=["particle-level", "hls4ml-lhc-jets"], default="particle-level",
+                   help="particle-level: visible particles, R = 0.8, matched jets; hls4ml-lhc-jets: the "
+                        "original production recipe (R = 0.4, leading jet, a simple detector)")
+    p.add_argument("--pthat-min", type=float, default=None, help="default: the recipe's")
+    p.add_argument("--pthat-max", type=float, default=None, help="default: the recipe's")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_data_generate)
 

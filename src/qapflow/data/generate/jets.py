@@ -18,6 +18,13 @@ def final_state(event, max_abs_eta: float) -> np.ndarray:
     return np.array(rows, dtype=np.float64).reshape(-1, 4)
 
 
+def final_state_with_ids(event) -> tuple[np.ndarray, np.ndarray]:
+    """Every final-state particle (neutrinos too: the detector removes them) and its PDG id."""
+    rows = [(p.px(), p.py(), p.pz(), p.e(), p.id()) for p in event if p.isFinal()]
+    table = np.array(rows, dtype=np.float64).reshape(-1, 5)
+    return table[:, :4], table[:, 4].astype(np.int64)
+
+
 def hard_targets(process_record, process: JetProcess) -> list[tuple[float, float]]:
     """(rapidity, phi) of the hard-process partons or bosons the class's jets must match."""
     return [
@@ -98,3 +105,18 @@ def matched_jets(particles: np.ndarray, targets, settings: GeneratorSettings):
         index = np.array([c.user_index() for c in constituents], dtype=np.intp)
         kept = mmdt_groom(constituents, settings.mmdt_zcut)
         yield particles[index], particles[kept]
+
+
+def leading_jet(particles: np.ndarray, settings: GeneratorSettings):
+    """Yield (constituent rows, groomed constituent rows) of the event's leading jet, if it
+    passes the pT and |eta| cuts (one jet per event, labelled by the process)."""
+    if len(particles) == 0:
+        return
+    jet_def = fastjet.JetDefinition(fastjet.antikt_algorithm, settings.jet_radius)
+    sequence = fastjet.ClusterSequence(to_pseudojets(particles), jet_def)
+    jets = fastjet.sorted_by_pt(sequence.inclusive_jets(settings.jet_min_pt_gev))
+    if not jets or abs(jets[0].eta()) >= settings.jet_max_abs_eta:
+        return
+    constituents = list(jets[0].constituents())
+    index = np.array([c.user_index() for c in constituents], dtype=np.intp)
+    yield particles[index], particles[mmdt_groom(constituents, settings.mmdt_zcut)]

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from qapflow.data.generate.detector import DetectorSettings
+
 HADRONIC_W = ["24:onMode = off", "24:onIfAny = 1 2 3 4 5"]
 HADRONIC_Z = ["23:onMode = off", "23:onIfAny = 1 2 3 4 5"]
 
@@ -56,6 +58,7 @@ PROCESSES: dict[str, JetProcess] = {
 class GeneratorSettings:
     """Everything that determines the generated jets, stored with the output file."""
 
+    recipe: str = "particle-level"
     ecm_gev: float = 13000.0
     pthat_min_gev: float = 950.0
     pthat_max_gev: float = 1050.0
@@ -66,6 +69,10 @@ class GeneratorSettings:
     match_radius: float = 0.8
     mmdt_zcut: float = 0.1
     chunk_jets: int = 500
+    # "matched": every jet matched to a hard parton or boson of the class; "leading": the
+    # event's leading jet, labelled by the process (one sample per class, as the original)
+    jet_selection: str = "matched"
+    detector: DetectorSettings | None = None  # None: particle level (visible particles)
 
     def pythia_settings(self, process: JetProcess, seed: int) -> list[str]:
         return [
@@ -77,3 +84,17 @@ class GeneratorSettings:
             f"Random:seed = {seed}",
             "Print:quiet = on",
         ]
+
+
+# The generation recipes by name. hls4ml-lhc-jets follows the original production code
+# (github nhanvtran/trackObservables, branch boostedPrecision-hls4ml): parton pT 995-1005 GeV
+# (generation/run_card_ptbin.dat: ptj, and pt_min_pdg/pt_max_pdg for W, Z, t), anti-kT R = 0.4
+# (processing/anaSubstructure.cpp: RPARAM), the leading jet above 100 GeV labelled by the process,
+# the detector of detector.py (tag r1_h022_e0175_t220_nonu). particle-level is qapflow's first
+# recipe: visible particles, R = 0.8, jets matched to the hard partons and bosons.
+RECIPES: dict[str, GeneratorSettings] = {
+    "hls4ml-lhc-jets": GeneratorSettings(recipe="hls4ml-lhc-jets", pthat_min_gev=995.0, pthat_max_gev=1005.0,
+                                         jet_radius=0.4, jet_min_pt_gev=100.0, jet_selection="leading",
+                                         detector=DetectorSettings()),
+    "particle-level": GeneratorSettings(),
+}

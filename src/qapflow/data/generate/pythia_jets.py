@@ -6,7 +6,8 @@ import numpy as np
 
 from qapflow.common.errors import QapflowError
 from qapflow.data.generate.features import jet_features
-from qapflow.data.generate.jets import final_state, hard_targets, matched_jets
+from qapflow.data.generate.detector import detector_response
+from qapflow.data.generate.jets import final_state, final_state_with_ids, hard_targets, leading_jet, matched_jets
 from qapflow.data.generate.processes import PROCESSES, GeneratorSettings
 from qapflow.data.schema import FEATURE_NAMES
 
@@ -36,12 +37,26 @@ def make_pythia(class_name: str, settings: GeneratorSettings, seed: int):
     return pythia
 
 
+def event_jets(pythia, process, settings: GeneratorSettings, detector_rng: np.random.Generator):
+    """The jets one event gives under the recipe: particles or detector objects, then the
+    matched jets or the leading one."""
+    if settings.detector is None:
+        particles = final_state(pythia.event, settings.particle_max_abs_eta)
+    else:
+        p4, pdg = final_state_with_ids(pythia.event)
+        particles = detector_response(p4, pdg, settings.detector, detector_rng).p4
+    if settings.jet_selection == "leading":
+        return leading_jet(particles, settings)
+    return matched_jets(particles, hard_targets(pythia.process, process), settings)
+
+
 def generate_class_jets(
     class_name: str, n_jets: int, settings: GeneratorSettings, seed: int
 ) -> tuple[np.ndarray, int]:
     """Return (features [n_jets, 16] float32, events generated) for one class."""
     process = PROCESSES[class_name]
     pythia = make_pythia(class_name, settings, seed)
+    detector_rng = np.random.default_rng(seed)  # the chunk's seed: independent of the worker count
     rows: list[np.ndarray] = []
     events = failed = 0
     while len(rows) < n_jets:
@@ -51,9 +66,7 @@ def generate_class_jets(
                 raise GenerationError(f"Pythia failed {failed} events for class {class_name!r}")
             continue
         events += 1
-        particles = final_state(pythia.event, settings.particle_max_abs_eta)
-        targets = hard_targets(pythia.process, process)
-        for constituents, groomed in matched_jets(particles, targets, settings):
+        for constituents, groomed in event_jets(pythia, process, settings, detector_rng):
             rows.append(jet_features(constituents, groomed))
             if len(rows) == n_jets:
                 break
