@@ -1,0 +1,78 @@
+"""Generation recipes side by side: how separable the jets are, and how fast they come.
+
+    python benchmarks/bench_recipes.py --jets 20000 --workers 2 --out build/recipes
+
+For each recipe variant (the original production recipe hls4ml-lhc-jets; it without the
+detector; it at R = 0.8; qapflow's first particle-level recipe) the same number of jets is
+generated (cached in OUT/VARIANT.h5), a float 16-64-32-32-5 MLP is trained on each
+(benchmarks/float_mlp_baseline.py), and accuracy, per-class one-vs-rest AUCs and jets per
+second per worker are printed beside the real data set's published accuracy (75-76%: Hawks et
+al. 2021; the hls4ml tutorial's 0.750-0.764). The jets/s ratio to the particle-level recipe is
+measured in this process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import time
+from pathlib import Path
+
+from qapflow.data.generate.detector import DetectorSettings
+from qapflow.data.generate.processes import RECIPES
+from qapflow.data.generate.runner import generate_dataset
+from qapflow.data.sources import load_jets
+
+sys.path.insert(0, str(Path(__file__).parent))
+from float_mlp_baseline import train_float_mlp  # noqa: E402
+
+HLS = RECIPES["hls4ml-lhc-jets"]
+VARIANTS = {
+    "hls4ml-lhc-jets": HLS,
+    "hls4ml-lhc-jets, no detector": dataclasses.replace(HLS, detector=None),
+    "hls4ml-lhc-jets, R 0.8": dataclasses.replace(HLS, jet_radius=0.8),
+    "hls4ml-lhc-jets, wide cells (HCAL 0.087, ECAL 0.0175)": dataclasses.replace(
+        HLS, detector=DetectorSettings(hcal_cell=0.087)),
+    "particle-level": RECIPES["particle-level"],
+}
+PUBLISHED_ACCURACY = "0.75-0.76"
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--jets", type=int, default=20000)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--out", default="build/recipes")
+    ap.add_argument("--only", help="comma-separated variant names")
+    args = ap.parse_args(argv)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    names = args.only.split(",") if args.only else list(VARIANTS)
+    rows = {}
+    for name in names:
+        path = out / (name.replace(", ", "_").replace(" ", "_").replace("(", "").replace(")", "") + ".h5")
+        timing = out / (path.stem + ".timing.json")
+        if not path.exists():
+            start = time.perf_counter()
+            generate_dataset(path, args.jets, args.seed, args.workers, VARIANTS[name], progress=True)
+            timing.write_text(json.dumps({"seconds": time.perf_counter() - start, "workers": args.workers}))
+        t = json.loads(timing.read_text())
+        r = train_float_mlp(load_jets(path), seed=args.seed)
+        r["jets_per_second_per_worker"] = args.jets / t["seconds"] / t["workers"]
+        rows[name] = r
+        print(f"{name}: accuracy {r['accuracy']:.4f}; AUC " + ", ".join(f"{c} {v:.4f}" for c, v in r["auc"].items())
+              + f"; {r['jets_per_second_per_worker']:.1f} jets/s/worker", flush=True)
+    (out / "recipes.json").write_text(json.dumps(rows, indent=2))
+    print(f"\npublished (real data set): accuracy {PUBLISHED_ACCURACY}")
+    base = rows.get("particle-level")
+    for name, r in rows.items():
+        speed = f", speed x{r['jets_per_second_per_worker'] / base['jets_per_second_per_worker']:.2f} of particle-level" if base else ""
+        print(f"{name:55s} acc {r['accuracy']:.4f}{speed}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
