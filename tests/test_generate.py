@@ -98,3 +98,19 @@ def test_parts_of_another_run_are_refused(tmp_path):
     result = subprocess.run(_cli("--jets", "10", "--out", str(out)), capture_output=True, text=True)
     assert result.returncode == 2
     assert "jets.h5.parts" in result.stderr and "other settings" in result.stderr
+
+
+def test_the_original_recipe_with_its_detector_is_seeded_and_recorded(tmp_path):
+    import json
+
+    args = ["--jets", "20", "--chunk-jets", "4", "--seed", "5", "--recipe", "hls4ml-lhc-jets"]
+    one, two = tmp_path / "one.h5", tmp_path / "two.h5"
+    subprocess.run(_cli(*args, "--out", str(one)), check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(_cli(*args, "--workers", "2", "--out", str(two)), check=True, stdout=subprocess.DEVNULL)
+    a, b = read_jets(one), read_jets(two)
+    assert np.array_equal(a.features, b.features)  # the detector's smearing is seeded per chunk
+    settings = json.loads(a.attrs["settings"])
+    assert settings["recipe"] == "hls4ml-lhc-jets" and settings["jet_radius"] == 0.4
+    assert settings["detector"] == {"hcal_cell": 0.022, "ecal_cell": 0.0175, "max_track_pt_gev": 220.0,
+                                    "resolution_fudge": 1.0}
+    assert (settings["pthat_min_gev"], settings["pthat_max_gev"]) == (995.0, 1005.0)
