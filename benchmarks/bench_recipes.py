@@ -31,9 +31,9 @@ from float_mlp_baseline import train_float_mlp  # noqa: E402
 HLS = RECIPES["hls4ml-lhc-jets"]
 VARIANTS = {
     "hls4ml-lhc-jets": HLS,
-    "hls4ml-lhc-jets, no detector": dataclasses.replace(HLS, detector=None),
-    "hls4ml-lhc-jets, R 0.8": dataclasses.replace(HLS, jet_radius=0.8),
-    "hls4ml-lhc-jets, wide cells (HCAL 0.087, ECAL 0.0175)": dataclasses.replace(
+    "hls4ml-lhc-jets/no-detector": dataclasses.replace(HLS, detector=None),
+    "hls4ml-lhc-jets/R0.8": dataclasses.replace(HLS, jet_radius=0.8),
+    "hls4ml-lhc-jets/hcal-0.087": dataclasses.replace(
         HLS, detector=DetectorSettings(hcal_cell=0.087)),
     "particle-level": RECIPES["particle-level"],
 }
@@ -53,7 +53,7 @@ def main(argv=None) -> int:
     names = args.only.split(",") if args.only else list(VARIANTS)
     rows = {}
     for name in names:
-        path = out / (name.replace(", ", "_").replace(" ", "_").replace("(", "").replace(")", "") + ".h5")
+        path = out / (name.replace("/", "_") + ".h5")
         timing = out / (path.stem + ".timing.json")
         if not path.exists():
             start = time.perf_counter()
