@@ -104,6 +104,7 @@ def rtl_simulation(prj: Path, summary: dict, x_int: np.ndarray) -> tuple[np.ndar
     # a bound, not a measure: four times what FINN's cycle estimates allow (fill plus n bottlenecks)
     estimates = json.loads((prj / "finn" / "report" / "estimate_layer_cycles.json").read_text())
     max_cycles = 10_000 + 4 * (sum(estimates.values()) + max(estimates.values()) * (len(x_int) + 1))
+    (work / "run.log").unlink(missing_ok=True)  # the check below reads this run's warnings only
     start = time.time()
     run_tool([str(binary), str(work / "words_in.hex"), str(work / "words_out.txt"), str(want), str(max_cycles)],
              prj / RTL_DIR, work / "run.log", RUN_TIMEOUT_S)
