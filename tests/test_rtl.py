@@ -123,3 +123,13 @@ def test_compare_tabulates_bops_against_luts_and_caches(rtl_root, tmp_path):
     stamps = {p: p.stat().st_mtime_ns for p in out.rglob("resources.json")}
     compare_run(rtl_root / "run", out, "rtl", [6, 9], n=2000, progress=False)  # all cached
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
+
+
+def test_compare_with_the_finn_backend(rtl_root, tmp_path):
+    from qapflow.compare.compare import compare_run
+
+    summary = compare_run(rtl_root / "run", tmp_path / "cmp", "finn", [9], n=500, progress=False)
+    (row,) = summary["rows"]
+    assert row["sim_mismatches"] == 0 and row["sim_samples"] == 500
+    assert row["cycles_per_inference"] > 1 and row["latency_cycles"] > row["cycles_per_inference"]
+    assert row["LUT"] > 0 and "FINN layer" in summary["luts_source"]
