@@ -185,7 +185,7 @@ def test_dead_neurons_are_folded_before_finn(tmp_path):
     prj = tmp_path / "prj"
     assert main(["compile", str(model), "--backend", "finn", "--out", str(prj)]) in (0, None)
     summary = json.loads((prj / "qapflow_project.json").read_text())
-    folded = summary["int_model_vs_qonnx"]["dead_neurons_folded"]
+    folded = summary["dead_neurons_folded"]
     assert folded > 0 and summary["layer_widths"][0] == [24 - folded, 8]
     inputs = tmp_path / "probe.npy"
     np.save(inputs, probe_inputs(load_int_model(prj), 500))

@@ -36,6 +36,7 @@ class Frontend:
     manifest: dict | None
     scaler: dict | None
     check: dict
+    dead_neurons_folded: int | None = None  # None: folding was not asked for
 
     def summary_fields(self) -> dict:
         im = self.im
@@ -55,6 +56,7 @@ class Frontend:
             "software": im.software.description if im.software else {},
             "int_model_vs_qonnx": self.check,
             "scaler": self.scaler,
+            "dead_neurons_folded": self.dead_neurons_folded,
             "data": (self.manifest or {}).get("data"),
         }
 
@@ -94,7 +96,7 @@ def fold_dead_neurons(model: ModelWrapper) -> tuple[ModelWrapper, int]:
     if not quants or not per_tensor:  # zero folding deletes rows of per-tensor-scaled weights only
         return model, 0
     try:
-        folded = fold_zeros(ModelWrapper(model.model))
+        folded = fold_zeros(model)  # its transforms work on a copy
     except NotAGemmChain:
         return model, 0
     return folded, hidden(model) - hidden(folded)
@@ -113,7 +115,7 @@ def prepare(model_path, input_type: str | None = None, scaler_file=None, probe: 
     if activations not in ACTIVATION_FORMS:
         raise QapflowError(f"--activations {activations!r}: use one of {ACTIVATION_FORMS}")
     model = ingest(model_path)
-    removed = 0
+    removed = None
     if fold_dead:
         model, removed = fold_dead_neurons(model)
     try:
@@ -134,6 +136,4 @@ def prepare(model_path, input_type: str | None = None, scaler_file=None, probe: 
     if check:
         check["input_type"] = im.software.description.get("input_type_assumed") if im.software else None
         check["default_input_type"] = DEFAULT_INPUT_TYPE
-    if fold_dead:
-        check["dead_neurons_folded"] = removed
-    return Frontend(model_path, model, im, manifest, scaler, check)
+    return Frontend(model_path, model, im, manifest, scaler, check, removed)

@@ -18,15 +18,20 @@ def _read(path: Path) -> dict:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
+def cycles_and_latency(backend: str, sim: dict, res: dict) -> tuple:
+    """(cycles per inference, latency in cycles) of a project, from where each backend measures them."""
+    if backend == "rtl":  # one sample per clock; latency measured in the Verilator trace
+        return 1, sim.get("latency_cycles_measured")
+    if backend == "finn":  # both measured in the Verilator run of FINN's RTL
+        return sim.get("cycles_per_inference_measured"), sim.get("first_inference_latency_cycles")
+    # hls4ml: csim is untimed; the vendor's C-synthesis report (synth/vendor.py) has the worst-case
+    # II and latency where it ran
+    return (res.get("initiation_interval") or {}).get("max"), (res.get("latency_cycles") or {}).get("worst")
+
+
 def backend_row(name: str, prj: Path) -> dict:
     sim, res = _read(prj / "csim_report.json"), _read(prj / "resources.json")
-    backend = _read(prj / "qapflow_project.json").get("backend")
-    if backend == "rtl":
-        cycles, latency = 1, sim.get("latency_cycles_measured")
-    elif backend == "finn":
-        cycles, latency = sim.get("cycles_per_inference_measured"), sim.get("first_inference_latency_cycles")
-    else:  # hls4ml csim is untimed; the vendor's report has II and latency where it ran
-        cycles, latency = res.get("interval_cycles"), res.get("latency_cycles")
+    cycles, latency = cycles_and_latency(_read(prj / "qapflow_project.json").get("backend"), sim, res)
     estimates = res.get("finn_estimates", {})
     return {
         "backend": name,

@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from qapflow.common.atomic import atomic_path, write_json
 from qapflow.common.errors import QapflowError
-from qapflow.compare.backends import write_table
+from qapflow.compare.backends import cycles_and_latency, write_table
 from qapflow.common.hashing import file_digest
 from qapflow.export.qonnx_export import export_checkpoint, read_manifest, resolve_checkpoint
 
@@ -114,6 +114,7 @@ def compare_iteration(it_dir: Path, out: Path, backend: str, data_file, n: int, 
         except QapflowError:
             resources = {}
     metrics = json.loads((it_dir / "metrics.json").read_text())
+    cycles, latency = cycles_and_latency(backend, sim, resources)
     return {
         "iteration": metrics["iteration"],
         "sparsity": manifest["sparsity"]["overall"],
@@ -127,8 +128,8 @@ def compare_iteration(it_dir: Path, out: Path, backend: str, data_file, n: int, 
         "CARRY": resources.get("CARRY"),
         "DSP": resources.get("DSP"),
         "BRAM": resources.get("BRAM", resources.get("BRAM_18K")),
-        "latency_cycles": sim.get("latency_cycles_measured", sim.get("first_inference_latency_cycles")),
-        "cycles_per_inference": sim.get("cycles_per_inference_measured", 1 if backend == "rtl" else None),
+        "latency_cycles": latency,
+        "cycles_per_inference": cycles,
         "sim_samples": sim.get("samples"),
         "sim_mismatches": (sim.get("mismatches_vs_int_model") or 0) + (sim.get("mismatches_vs_pytorch") or 0)
         + (sim.get("qonnx", {}).get("quantizer_mismatches") or 0),
