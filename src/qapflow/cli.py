@@ -226,9 +226,28 @@ def _compare(args) -> None:
     print(f"wrote {args.out}/compare.csv, compare.json")
 
 
+def _is_study(path: str) -> bool:
+    import yaml
+
+    try:
+        return isinstance(data := yaml.safe_load(open(path)), dict) and "study" in data
+    except (OSError, yaml.YAMLError):
+        return False  # the flow loader names the problem
+
+
 def _run(args) -> None:
     from qapflow.flow.runner import run_flow
 
+    if _is_study(args.flow):
+        from qapflow.study.runner import run_study
+
+        record = run_study(args.flow, smoke=args.smoke, executor=args.executor, ray_address=args.ray_address,
+                           progress=not args.quiet)
+        print(f"{len(record['trials'])} trials finished, {len(record['failures'])} failed")
+        print(f"wrote {record['workdir']}/study.json, summary.csv, summary.md")
+        return
+    if args.executor or args.ray_address:
+        raise QapflowError(f"{args.flow}: --executor and --ray-address are for studies (a file with 'study:')")
     report = run_flow(args.flow, smoke=args.smoke, progress=not args.quiet, verbose=args.verbose)
     for stage, entry in report["stages"].items():
         print(f"{stage:<8} {entry['status']:<7} {entry.get('seconds', 0):8.1f} s")
@@ -387,8 +406,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--vivado-synth", action="store_true", help="also run Vivado logic synthesis")
     p.set_defaults(func=_synth)
 
-    p = commands.add_parser("run", help="run a YAML flow (data to report), cached stage by stage")
-    p.add_argument("flow", help="FLOW.yaml, e.g. flows/jet_tagging.yaml")
+    p = commands.add_parser("run", help="run a YAML flow (data to report) or a study (many trainings)")
+    p.add_argument("flow", help="FLOW.yaml, e.g. flows/jet_tagging.yaml, or a study, e.g. flows/paper.yaml")
+    p.add_argument("--executor", choices=["pool", "ray"], help="a study's executor (default: the file's)")
+    p.add_argument("--ray-address", help="run a study's trials on the Ray cluster at ADDR (e.g. 127.0.0.1:6379)")
     p.add_argument("--smoke", action="store_true", help="the flow's small sizes, for a quick look")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--verbose", action="store_true",

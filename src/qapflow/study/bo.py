@@ -1,0 +1,125 @@
+"""Bayesian optimisation over the hidden widths with Ax (its Client API), through the study's
+executor.
+
+`val_loss`: the paper's single objective (section 3.3.2), the best validation loss, minimised.
+`accuracy_bops`: test accuracy against BOPs, a Pareto front (Ax's multi-objective acquisition,
+qLogNEHVI). Every trial is a full training (a study trial, cached by its settings), evaluated on
+the test split like every other. Rounds of `workers` trials run in parallel. The trial record
+(bo/NAME/trials.json: parameters, status, outcome) is written before and after each round, so a
+killed study rebuilds the Ax client from it and reruns only unfinished trials.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import warnings
+from pathlib import Path
+
+from qapflow.common.atomic import atomic_path, write_json
+from qapflow.study.spec import BayesOpt, Trial, check_config, merge
+
+WIDTHS = ("w1", "w2", "w3")
+
+
+def _quiet_ax() -> None:
+    """Ax logs every trial at INFO and BoTorch warns about its own internals: keep the console
+    to the progress bars (the trial record holds everything)."""
+    logging.getLogger("ax").setLevel(logging.WARNING)
+    for module in ("ax", "botorch", "linear_operator", "gpytorch"):
+        warnings.filterwarnings("ignore", module=module)
+
+
+def _client(spec: BayesOpt):
+    from ax import Client, RangeParameterConfig
+
+    _quiet_ax()
+    client = Client(random_seed=spec.seed)
+    client.configure_experiment(parameters=[
+        RangeParameterConfig(name=w, bounds=(spec.width_min, spec.width_max), parameter_type="int")
+        for w in WIDTHS])
+    client.configure_optimization(objective="-val_loss" if spec.objective == "val_loss" else "accuracy, -bops")
+    client.configure_generation_strategy(initialization_budget=spec.initial_trials,
+                                         initialization_random_seed=spec.seed)
+    return client
+
+
+def _outcome(spec: BayesOpt, result: dict) -> dict:
+    last = result["summary"]["iterations"][-1]
+    if spec.objective == "val_loss":
+        return {"val_loss": result["val_loss"]}
+    return {"accuracy": last["accuracy"], "bops": last["bops"]}
+
+
+def _trial(runner, name: str, spec: BayesOpt, params: dict) -> Trial:
+    config = merge(merge(runner.study.base, spec.base), {"model": {"widths": [int(params[w]) for w in WIDTHS]}})
+    label = "x".join(str(int(params[w])) for w in WIDTHS)
+    check_config(config, f"bo.{name} [{label}]")
+    return Trial(f"bo_{name}", label, config)
+
+
+def run_bo(runner, name: str, spec: BayesOpt) -> dict:
+    folder = runner.work / "bo" / name
+    record_path = folder / "trials.json"
+    records: list[dict] = json.loads(record_path.read_text()) if record_path.exists() else []
+    client = _client(spec)
+    for rec in records:  # replay what a previous run suggested (finished ones are not rerun)
+        rec["index"] = client.attach_trial(parameters=rec["parameters"])
+        if rec["status"] == "done":
+            client.complete_trial(rec["index"], raw_data=rec["outcome"])
+        elif rec["status"] == "failed":
+            client.mark_trial_failed(rec["index"], rec.get("error"))
+    while True:
+        pending = [r for r in records if r["status"] == "pending"]
+        if not pending:
+            remaining = spec.trials - len(records)
+            if remaining <= 0:
+                break
+            for index, params in client.get_next_trials(max_trials=min(runner.workers, remaining)).items():
+                pending.append({"index": index, "parameters": {w: int(params[w]) for w in WIDTHS},
+                                "status": "pending"})
+            records += pending
+            write_json(record_path, records)
+        trials = [_trial(runner, name, spec, r["parameters"]) for r in pending]
+        for rec, trial, result in zip(pending, trials, runner.run_batch(trials, f"BO {name}")):
+            rec["folder"] = trial.folder(runner.data_digest)
+            if result is None:
+                rec.update(status="failed", error=runner.failures.get(rec["folder"], "failed"))
+                client.mark_trial_failed(rec["index"], rec["error"])
+            else:
+                rec.update(status="done", outcome=_outcome(spec, result))
+                client.complete_trial(rec["index"], raw_data=rec["outcome"])
+        write_json(record_path, records)
+    return write_bo_results(folder, client, spec, records)
+
+
+def write_bo_results(folder: Path, client, spec: BayesOpt, records: list[dict]) -> dict:
+    done = [r for r in records if r["status"] == "done"]
+    if spec.objective == "val_loss":
+        params, values, index, _ = client.get_best_parameterization(use_model_predictions=False)
+        best = {"index": index, "parameters": dict(params), "outcome": {k: _plain(v) for k, v in values.items()}}
+        result = {"objective": spec.objective, "best": best}
+    else:
+        front = client.get_pareto_frontier(use_model_predictions=False)
+        result = {"objective": spec.objective, "pareto": [
+            {"index": i, "parameters": dict(p), "outcome": {k: _plain(v) for k, v in m.items()}}
+            for p, m, i, _ in front]}
+    result["trials"] = len(records)
+    result["finished"] = len(done)
+    write_json(folder / "result.json", result)
+    keys = sorted({k for r in done for k in r["outcome"]})
+    with atomic_path(folder / "trials.csv") as tmp:
+        with open(tmp, "w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(["index", *WIDTHS, "status", *keys, "folder"])
+            for r in records:
+                out = r.get("outcome", {})
+                writer.writerow([r["index"], *(r["parameters"][w] for w in WIDTHS), r["status"],
+                                 *(out.get(k, "") for k in keys), r.get("folder", "")])
+    return result
+
+
+def _plain(value):
+    """Ax reports (mean, sem) pairs or floats: the mean as a float."""
+    return float(value[0]) if isinstance(value, (tuple, list)) else float(value)

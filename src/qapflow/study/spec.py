@@ -1,0 +1,167 @@
+"""The study file's schema and its expansion into trials.
+
+A study (flows/paper.yaml) names its data, a base training configuration, sweeps (a grid of
+dotted RunConfig keys, e.g. `model.bits: [32, 6]`) and baselines (Ax BO, PTQ). Every trial is
+one RunConfig; its folder is named by the digest of its settings and of the data's bytes, so a
+finished trial is reused whatever the order or the executor. `smoke:` is merged over the
+file for `--smoke`.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from qapflow.common.errors import QapflowError
+from qapflow.common.hashing import settings_digest
+from qapflow.data.generate.processes import RECIPES
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class StudyData(Strict):
+    file: str | None = None  # an existing jets file, relative to the study file's folder
+    jets: int = Field(100_000, ge=5)
+    seed: int = Field(1, ge=0)
+    workers: int = Field(2, ge=1)
+    recipe: str = "hls4ml-lhc-jets"
+
+
+class Sweep(Strict):
+    base: dict[str, Any] = {}
+    grid: dict[str, list[Any]] = {}
+
+
+class BayesOpt(Strict):
+    objective: Literal["val_loss", "accuracy_bops"] = "val_loss"
+    trials: int = Field(20, ge=1)
+    initial_trials: int = Field(5, ge=1)  # Sobol points before the Gaussian-process model
+    width_min: int = Field(1, ge=1)
+    width_max: int = Field(64, ge=1)
+    base: dict[str, Any] = {}
+    seed: int = 0
+
+
+class PostTraining(Strict):
+    bits: list[int] = [16, 12, 10, 8, 6, 4]
+    base: dict[str, Any] = {}  # the float model's training (FT pruning), merged over the study base
+
+
+class StudyFile(Strict):
+    study: str
+    workdir: str | None = None
+    executor: Literal["pool", "ray"] = "pool"
+    workers: int | None = Field(None, ge=1)  # default: the machine's cores
+    ray_address: str | None = None
+    data: StudyData = StudyData()
+    base: dict[str, Any] = {}
+    sweeps: dict[str, Sweep] = {}
+    bo: dict[str, BayesOpt] = {}
+    ptq: PostTraining | None = None
+    ordering: dict[str, Any] | None = None
+    smoke: dict[str, Any] | None = None
+
+
+def merge(base: dict, extra: dict) -> dict:
+    """`extra` over `base`, nested mappings merged key by key."""
+    out = copy.deepcopy(base)
+    for key, value in (extra or {}).items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def set_dotted(config: dict, key: str, value) -> dict:
+    """config with `a.b.c` set to value (a copy)."""
+    out = copy.deepcopy(config)
+    node = out
+    *parents, last = key.split(".")
+    for part in parents:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise QapflowError(f"{key}: {part} is not a mapping")
+    node[last] = value
+    return out
+
+
+def load_study(path, smoke: bool = False) -> StudyFile:
+    """The study file, validated (with its smoke settings merged when asked)."""
+    try:
+        raw = yaml.safe_load(Path(path).read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise QapflowError(f"{path}: cannot read the study: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise QapflowError(f"{path}: a study is a mapping with a 'study' key")
+    if smoke:
+        raw = merge({k: v for k, v in raw.items() if k != "smoke"}, raw.get("smoke") or {})
+        raw["workdir"] = (raw.get("workdir") or f"runs/{Path(path).stem}") + "_smoke"
+    try:
+        study = StudyFile.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        what = "unknown key" if first["type"] == "extra_forbidden" else first["msg"]
+        raise QapflowError(f"{path}: {where}: {what}") from None
+    if study.data.recipe not in RECIPES:
+        raise QapflowError(f"{path}: data.recipe: unknown recipe {study.data.recipe!r} "
+                           f"(known: {', '.join(RECIPES)})")
+    return study
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One training: its group (sweep or baseline), a readable label, its RunConfig as data."""
+
+    group: str
+    label: str
+    config: dict
+    kind: str = "qap"  # "qap": run_qap; "ptq": post-training quantization of a float run
+    extra: tuple = ()  # kind-specific settings as (key, value) pairs
+
+    def digest(self, data_digest: str) -> str:
+        return settings_digest({"config": self.config, "kind": self.kind, "extra": list(self.extra),
+                                "data": data_digest})
+
+    def folder(self, data_digest: str) -> str:
+        slug = self.label.replace("/", "_").replace(" ", "") or "base"
+        return f"trials/{self.group}/{slug}-{self.digest(data_digest)[:10]}"
+
+
+def _label(assignments: dict) -> str:
+    return ",".join(f"{k.split('.')[-1]}={v}" for k, v in assignments.items())
+
+
+def check_config(config: dict, where: str) -> None:
+    from qapflow.train.config import RunConfig
+
+    try:
+        RunConfig.from_dict({**config, "data": "data.h5"}, where)
+    except QapflowError as exc:
+        raise QapflowError(f"{where}: {exc}") from None
+
+
+def grid_trials(study: StudyFile, source="study") -> list[Trial]:
+    """Every trial of every sweep, in file order, each configuration checked."""
+    trials = []
+    for name, sweep in study.sweeps.items():
+        base = merge(study.base, sweep.base)
+        keys = list(sweep.grid)
+        for values in itertools.product(*(sweep.grid[k] for k in keys)):
+            assignments = dict(zip(keys, values))
+            config = base
+            for key, value in assignments.items():
+                config = set_dotted(config, key, value)
+            label = _label(assignments)
+            check_config(config, f"{source}: sweeps.{name} [{label}]")
+            trials.append(Trial(name, label, config))
+    return trials

@@ -1,0 +1,44 @@
+"""The study's summary table: one row a trial (its last pruning iteration), CSV and Markdown."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from qapflow.common.atomic import atomic_path
+
+COLUMNS = ("group", "label", "kind", "bits", "prune", "iterations", "sparsity", "accuracy",
+           "accuracy_sem", "bkg_eff_t", "bops", "bops_float_input", "seconds")
+
+
+def final_row(result: dict) -> dict:
+    """The headline numbers of a trial: its last iteration (mean over folds where it has folds)."""
+    last = result["summary"]["iterations"][-1]
+    model = result["config"].get("model", {})
+    bits = result.get("bits") or model.get("bits", "")
+    return {"group": result["group"], "label": result["label"], "kind": result["kind"], "bits": bits,
+            "prune": result["config"].get("prune", "none"), "iterations": len(result["summary"]["iterations"]),
+            "sparsity": last["sparsity"], "accuracy": last["accuracy"],
+            "accuracy_sem": last.get("accuracy_sem", ""), "bkg_eff_t": last["bkg_eff_t"], "bops": last["bops"],
+            "bops_float_input": last["bops_float_input"], "seconds": result["seconds"]}
+
+
+def _cell(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def write_summary(work: Path, results: list[dict]) -> tuple[Path, Path]:
+    rows = [final_row(r) for r in sorted(results, key=lambda r: (r["group"], r["label"]))]
+    csv_path, md_path = Path(work) / "summary.csv", Path(work) / "summary.md"
+    with atomic_path(csv_path) as tmp:
+        with open(tmp, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=COLUMNS)
+            writer.writeheader()
+            writer.writerows(rows)
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    lines += ["| " + " | ".join(_cell(r[c]) for c in COLUMNS) + " |" for r in rows]
+    with atomic_path(md_path) as tmp:
+        Path(tmp).write_text("\n".join(lines) + "\n")
+    return csv_path, md_path
