@@ -1,5 +1,6 @@
 """Studies: a grid, PTQ and BO trials through the process pool and through a local Ray head."""
 
+import csv
 import json
 import os
 import shutil
@@ -149,3 +150,27 @@ def test_bo_gives_a_trial_table_and_pareto_front_and_resumes(generated_jets_file
     assert len(after) == 4 and all(r["status"] == "done" for r in after)
     assert {f: os.stat(tmp_path / "work" / f / "result.json").st_mtime_ns for f in stamps} == stamps
     assert (tmp_path / "work" / records[-1]["folder"] / "result.json").exists()
+
+
+def test_the_papers_study_runs_in_smoke_size_and_writes_every_figure_and_table1(tmp_path):
+    pytest.importorskip("pythia8mc")
+    pytest.importorskip("ax")
+    flow = Path(__file__).resolve().parents[1] / "flows" / "paper.yaml"
+    done = subprocess.run([sys.executable, "-m", "qapflow.cli", "run", str(flow), "--smoke", "--quiet"],
+                          cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    work = tmp_path / "runs" / "paper_smoke"
+    record = json.loads((work / "study.json").read_text())
+    assert not record["failures"] and len(record["trials"]) == 16
+    report = work / "report"
+    for n in range(2, 8):
+        for ext in ("png", "pdf"):
+            assert (report / f"fig{n}.{ext}").stat().st_size > 1000
+    rows = list(csv.DictReader((report / "table1.csv").open()))
+    assert [r["approach"] for r in rows] == ["nominal", "pruning + PTQ", "QAT", "QAP"]
+    assert float(rows[0]["bops_float_input"]) == pytest.approx(4.65e6, rel=0.01)  # the paper's nominal
+    qap = rows[-1]
+    assert float(qap["x_nominal"]) > 1 and qap["paper_x_nominal"] == "25.0"
+    # `qapflow report WORKDIR` redraws them from the results alone
+    again = subprocess.run([sys.executable, "-m", "qapflow.cli", "report", str(work)], capture_output=True, text=True)
+    assert again.returncode == 0 and "table1.md" in again.stdout

@@ -77,8 +77,18 @@ def _train(args) -> None:
 
 
 def _report(args) -> None:
+    from pathlib import Path
+
     from qapflow.report.plots import report_runs
 
+    if len(args.runs) == 1 and (Path(args.runs[0]) / "study.json").exists():  # a study's workdir
+        from qapflow.report.paper import write_paper_report
+
+        for path in write_paper_report(args.runs[0]):
+            print(f"wrote {path}")
+        return
+    if args.out is None:
+        raise QapflowError("--out FOLDER is needed for run folders")
     for path in report_runs(args.runs, args.out, labels=args.label):
         print(f"wrote {path}")
 
@@ -429,8 +439,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_compare)
 
     p = commands.add_parser("report", help="plots and tables of one or more runs")
-    p.add_argument("runs", nargs="+", help="run folders")
-    p.add_argument("--out", required=True, help="folder for PNG, PDF and CSV files")
+    p.add_argument("runs", nargs="+", help="run folders, or one study's workdir (Figures 2-7, Table 1)")
+    p.add_argument("--out", help="folder for PNG, PDF and CSV files (a study's: WORKDIR/report)")
     p.add_argument("--label", action="append", help="legend label per run (in order)")
     p.set_defaults(func=_report)
     return parser

@@ -49,8 +49,14 @@ def _errorbar(ax, rows, x, y, label):
 
 
 def loss_vs_epoch(run: Path, label: str, out: Path) -> list[Path]:
-    chain = _first_chain(run)
     fig, ax = plt.subplots(figsize=(7, 4))
+    draw_loss(ax, run, label)
+    return _save(fig, out, f"loss_vs_epoch_{label}")
+
+
+def draw_loss(ax, run: Path, label: str) -> None:
+    """Training and validation loss of every iteration of `run` (its first fold), one after another."""
+    chain = _first_chain(run)
     epoch = 0
     for it_dir in sorted(chain.glob("iter_*")):
         history = json.loads((it_dir / "history.json").read_text())
@@ -62,10 +68,9 @@ def loss_vs_epoch(run: Path, label: str, out: Path) -> list[Path]:
         ax.axvline(epoch - 0.5, color="red", ls=":", lw=1)
     ax.set(xlabel="epoch", ylabel="cross-entropy loss", title=f"{label}: loss, pruning iterations dotted")
     ax.legend()
-    return _save(fig, out, f"loss_vs_epoch_{label}")
 
 
-def roc(runs: list[Path], labels: list[str], out: Path) -> list[Path]:
+def roc(runs: list[Path], labels: list[str], out: Path, name: str = "roc") -> list[Path]:
     fig, ax = plt.subplots(figsize=(6, 5))
     styles = ["-", "--", ":", "-."]
     for k, (run, label) in enumerate(zip(runs, labels)):
@@ -76,10 +81,10 @@ def roc(runs: list[Path], labels: list[str], out: Path) -> list[Path]:
     ax.set(yscale="log", xlabel="signal efficiency", ylabel="background efficiency", ylim=(1e-4, 1),
            title="ROC per class: iteration 0 (unpruned) of each run")
     ax.legend(fontsize=7, ncol=2)
-    return _save(fig, out, "roc")
+    return _save(fig, out, name)
 
 
-def metrics_vs_bops(summaries: dict[str, list[dict]], out: Path) -> list[Path]:
+def metrics_vs_bops(summaries: dict[str, list[dict]], out: Path, name: str = "metrics_vs_bops") -> list[Path]:
     fig, axes = plt.subplots(2, 3, figsize=(13, 7))
     panels = [("accuracy", "accuracy")] + [(f"bkg_eff_{c}", f"bkg. eff. at 50% sig. eff. ({c})") for c in CLASSES]
     for ax, (key, title) in zip(axes.flat, panels):
@@ -91,7 +96,7 @@ def metrics_vs_bops(summaries: dict[str, list[dict]], out: Path) -> list[Path]:
             ax.set_yscale("log")
         ax.legend(fontsize=7)
     fig.tight_layout()
-    return _save(fig, out, "metrics_vs_bops")
+    return _save(fig, out, name)
 
 
 def neural_efficiency_vs_bops(summaries: dict[str, list[dict]], out: Path) -> list[Path]:

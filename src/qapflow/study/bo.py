@@ -91,6 +91,9 @@ def run_bo(runner, name: str, spec: BayesOpt) -> dict:
                 rec.update(status="done", outcome=_outcome(spec, result))
                 client.complete_trial(rec["index"], raw_data=rec["outcome"])
         write_json(record_path, records)
+    # every finished trial in the study's record, those of an earlier run too (cached: none reruns)
+    runner.run_batch([_trial(runner, name, spec, r["parameters"]) for r in records if r["status"] == "done"],
+                     f"BO {name}")
     return write_bo_results(folder, client, spec, records)
 
 

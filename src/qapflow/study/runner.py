@@ -117,6 +117,10 @@ class StudyRunner:
                   "failures": self.failures}
         write_json(self.work / "study.json", record)
         write_summary(self.work, record["trials"])
+        if self.study.report:
+            from qapflow.report.paper import write_paper_report
+
+            record["report"] = [str(p) for p in write_paper_report(self.work)]
         return record
 
 

@@ -66,7 +66,7 @@ class StudyFile(Strict):
     sweeps: dict[str, Sweep] = {}
     bo: dict[str, BayesOpt] = {}
     ptq: PostTraining | None = None
-    ordering: dict[str, Any] | None = None
+    report: bool = False  # the paper's Figures 2-7 and Table 1 (report/paper.py) after the trials
     smoke: dict[str, Any] | None = None
 
 
