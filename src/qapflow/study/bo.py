@@ -2,8 +2,9 @@
 executor.
 
 `val_loss`: the paper's single objective (section 3.3.2), the best validation loss, minimised.
-`accuracy_bops`: test accuracy against BOPs, a Pareto front (Ax's multi-objective acquisition,
-qLogNEHVI). Every trial is a full training (a study trial, cached by its settings), evaluated on
+`accuracy_bops`: test accuracy against BOPs, a Pareto front. Ax 1.3's modular BoTorch step picks
+the acquisition by the problem (ax/generators/torch/botorch_modular/utils.py): qLogNEHVI for two
+objectives, qLogNEI (the log form of the paper's expected improvement) for one. Every trial is a full training (a study trial, cached by its settings), evaluated on
 the test split like every other. Rounds of `workers` trials run in parallel. The trial record
 (bo/NAME/trials.json: parameters, status, outcome) is written before and after each round, so a
 killed study rebuilds the Ax client from it and reruns only unfinished trials.
