@@ -24,6 +24,7 @@ class DenseLayer:
     norm: NodeProto | None  # an unfolded BatchNormalization (scaled-int models keep theirs)
     relu: NodeProto | None  # None: the output layer
     act_quant: NodeProto | None
+    act_prune: NodeProto | None = None  # ThresholdedRelu before the Relu (activation pruning)
 
 
 @dataclass
@@ -71,11 +72,14 @@ def dense_chain(model: ModelWrapper) -> DenseChain:
         gemm = node
         weight_quant = _producer_quant(model, gemm.input[1], "the weight", gemm)
         bias_quant = _producer_quant(model, gemm.input[2], "the bias", gemm)
-        relu = act_quant = norm = None
+        relu = act_quant = norm = act_prune = None
         node = _only_consumer(model, gemm.output[0])
         if node is not None and node.op_type == "BatchNormalization":
             norm = node
             node = _only_consumer(model, norm.output[0])
+        if node is not None and node.op_type == "ThresholdedRelu":
+            act_prune = node
+            node = _only_consumer(model, act_prune.output[0])
         if node is not None:
             if node.op_type != "Relu":
                 raise UnsupportedGraph(f"unsupported activation {node.name} ({node.op_type}) after {gemm.name}")
@@ -84,7 +88,7 @@ def dense_chain(model: ModelWrapper) -> DenseChain:
             if node is not None and node.op_type == "Quant":
                 act_quant = node
                 node = _only_consumer(model, act_quant.output[0])
-        layers.append(DenseLayer(gemm, weight_quant, bias_quant, norm, relu, act_quant))
+        layers.append(DenseLayer(gemm, weight_quant, bias_quant, norm, relu, act_quant, act_prune))
     if not layers:
         raise UnsupportedGraph("the graph has no dense layer")
     return DenseChain(input_quant, layers)

@@ -25,6 +25,7 @@ from qonnx.transformation.quant_constant_folding import FoldTransposeIntoQuantIn
 from qapflow.common.errors import DataFormatError
 from qapflow.export.transforms.name_nodes import NameUnnamedNodes
 from qapflow.export.transforms.normalize_domains import NormalizeQuantDomains
+from qapflow.export.transforms.thresholded_relu import WhereGreaterToThresholdedRelu
 
 QUANTIZER_OPS = ("Quant", "BipolarQuant", "Trunc", "MultiThreshold")
 
@@ -40,7 +41,7 @@ def ingest(path) -> ModelWrapper:
     if not proto.graph.node:
         raise DataFormatError(path, "the ONNX graph has no nodes")
     model = ModelWrapper(proto)
-    steps = [NormalizeQuantDomains(), InferShapes(), GiveUniqueParameterTensors(),
+    steps = [NormalizeQuantDomains(), WhereGreaterToThresholdedRelu(), InferShapes(), GiveUniqueParameterTensors(),
              FoldConstants(exclude_op_types=list(QUANTIZER_OPS)), FoldTransposeIntoQuantInit(),
              RemoveUnusedTensors(), RemoveStaticGraphInputs(), NameUnnamedNodes(), GiveReadableTensorNames()]
     try:

@@ -19,6 +19,7 @@ from qapflow.common.atomic import atomic_path, write_json
 from qapflow.common.errors import QapflowError
 from qapflow.common.hashing import file_digest
 from qapflow.export.fold import fold_zeros
+from qapflow.export.transforms.thresholded_relu import WhereGreaterToThresholdedRelu
 from qapflow.metrics.evaluate import model_cost
 from qapflow.train.checkpoint import load_checkpoint
 
@@ -65,7 +66,7 @@ def export_checkpoint(source, out, fold: bool = True) -> Path:
     with tempfile.TemporaryDirectory() as tmp:
         raw = Path(tmp) / "raw.onnx"
         export_qonnx(model, torch.zeros(1, model.spec.inputs), export_path=str(raw))
-        cleaned = cleanup_model(ModelWrapper(str(raw)))
+        cleaned = cleanup_model(ModelWrapper(str(raw)).transform(WhereGreaterToThresholdedRelu()))
         if fold:
             cleaned = fold_zeros(cleaned)
         with atomic_path(out) as tmp_out:

@@ -30,7 +30,8 @@ QUANTIZERS = ("Quant", "BipolarQuant")
 SHAPE_OPS = ("Flatten", "Reshape", "Transpose", "Squeeze", "Unsqueeze")
 PREPROCESSING = ("Mul", "Div", "Add", "Sub")
 # elementwise ops allowed between a dense op and the next quantizer; all monotone per channel
-ELEMENTWISE = ("Add", "Sub", "Mul", "Div", "BatchNormalization", "Relu", "Clip", "Identity", "Trunc")
+ELEMENTWISE = ("Add", "Sub", "Mul", "Div", "BatchNormalization", "Relu", "ThresholdedRelu", "Clip", "Identity",
+               "Trunc")
 OUTPUT_TAIL = ("Softmax", "LogSoftmax", "ArgMax", "TopK", "Identity")
 
 

@@ -10,6 +10,7 @@ import torch
 from brevitas.nn import QuantIdentity, QuantLinear, QuantReLU
 from torch import nn
 
+from qapflow.nn.activation_prune import ActivationPrune
 from qapflow.nn.quantizers import input_kwargs, relu_kwargs, weight_kwargs
 from qapflow.nn.spec import FLOAT_BITS, ModelSpec
 
@@ -32,6 +33,8 @@ class JetTagger(nn.Module):
         self.linears = nn.ModuleList()
         self.norms = nn.ModuleList()
         self.acts = nn.ModuleList()
+        # only models that prune activations carry the modules (older checkpoints load as they are)
+        self.act_prunes = nn.ModuleList() if spec.activation_sparsity > 0 else None
         feeds_quant = quantized_input
         n_layers = len(spec.layer_sizes)
         for i, ((n_in, n_out), bits) in enumerate(zip(spec.layer_sizes, spec.layer_bits)):
@@ -45,6 +48,8 @@ class JetTagger(nn.Module):
             if i == n_layers - 1:
                 break
             self.norms.append(nn.BatchNorm1d(n_out) if spec.batch_norm else nn.Identity())
+            if self.act_prunes is not None:
+                self.act_prunes.append(ActivationPrune())
             if bits == FLOAT_BITS:
                 self.acts.append(nn.ReLU())
             else:
@@ -53,20 +58,37 @@ class JetTagger(nn.Module):
                 )
             feeds_quant = bits != FLOAT_BITS
 
+    def _prune(self, i: int, x: torch.Tensor) -> torch.Tensor:
+        return x if self.act_prunes is None else self.act_prunes[i](x)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.input_quant(x)
-        for linear, norm, act in zip(self.linears, self.norms, self.acts):
-            x = act(norm(_value(linear(x))))
+        for i, (linear, norm, act) in enumerate(zip(self.linears, self.norms, self.acts)):
+            x = act(self._prune(i, norm(_value(linear(x)))))
         return _value(self.linears[-1](x))
 
     def hidden_activations(self, x: torch.Tensor) -> list[torch.Tensor]:
         """The output of every hidden activation layer (for neural efficiency)."""
         outs = []
         x = self.input_quant(x)
-        for linear, norm, act in zip(self.linears, self.norms, self.acts):
-            x = act(norm(_value(linear(x))))
+        for i, (linear, norm, act) in enumerate(zip(self.linears, self.norms, self.acts)):
+            x = act(self._prune(i, norm(_value(linear(x)))))
             outs.append(_value(x))
         return outs
+
+    @torch.no_grad()
+    def calibrate_activation_pruning(self, x: torch.Tensor) -> None:
+        """Per hidden layer, the threshold pruning the spec's fraction of activations on `x`."""
+        if self.act_prunes is None:
+            return
+        was_training = self.training
+        self.eval()
+        x = self.input_quant(x)
+        for i, (linear, norm, act) in enumerate(zip(self.linears, self.norms, self.acts)):
+            pre = norm(_value(linear(x)))
+            self.act_prunes[i].calibrate(pre, self.spec.activation_sparsity)
+            x = act(self.act_prunes[i](pre))
+        self.train(was_training)
 
     def quant_weights(self) -> list[torch.Tensor]:
         """The weights as the forward pass uses them (quantized values, float for 32-bit)."""

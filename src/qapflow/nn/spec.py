@@ -28,6 +28,8 @@ class ModelSpec:
     scheme: str = "fixed-point"
     batch_norm: bool = True
     act_max: float = 6.0  # initial activation clip threshold (the paper's ReLU6 start)
+    # target fraction of each hidden layer's activations pruned to zero (nn/activation_prune.py)
+    activation_sparsity: float = 0.0
 
     def __post_init__(self):
         if self.scheme not in SCHEMES:
@@ -35,6 +37,8 @@ class ModelSpec:
         n = len(self.widths) + 1
         if isinstance(self.bits, list) and len(self.bits) != n:
             raise QapflowError(f"bits lists {len(self.bits)} widths but the network has {n} layers")
+        if not 0.0 <= self.activation_sparsity < 1.0:
+            raise QapflowError(f"activation_sparsity {self.activation_sparsity} must be in [0, 1)")
         for b in self.layer_bits:
             if not (2 <= b <= FLOAT_BITS):
                 raise QapflowError(f"bit width {b} out of range 2..{FLOAT_BITS}")

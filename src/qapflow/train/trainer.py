@@ -16,6 +16,9 @@ from tqdm import tqdm
 from qapflow.train.masks import PruneMasks
 
 
+CALIBRATION_SAMPLES = 8192  # training samples the activation-pruning thresholds are set on
+
+
 @dataclass
 class TrainConfig:
     max_epochs: int = 250
@@ -56,7 +59,13 @@ def train(model: nn.Module, masks: PruneMasks, data: dict[str, torch.Tensor], cf
     history = {"train_loss": [], "val_loss": [], "best_epoch": -1}
     best_loss, best_state, stale = float("inf"), None, 0
     bar = tqdm(range(cfg.max_epochs), desc=desc, unit="epoch", disable=not progress, leave=False)
+    # activation-pruning thresholds follow the weights: recalibrated every epoch (drawn only for
+    # such models, so every other model's random stream is as before)
+    prunes_activations = getattr(model, "act_prunes", None) is not None
+    calibration = x[torch.randperm(len(x), generator=generator)[:CALIBRATION_SAMPLES]] if prunes_activations else None
     for epoch in bar:
+        if prunes_activations:
+            model.calibrate_activation_pruning(calibration)
         model.train()
         running, batches = 0.0, 0
         for idx in torch.randperm(len(x), generator=generator).split(cfg.batch_size):

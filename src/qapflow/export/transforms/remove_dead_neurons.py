@@ -22,13 +22,21 @@ from qapflow.intmodel.chain import quant_params
 
 
 def _act_value(model: ModelWrapper, layer, pre_activation: float) -> float:
-    """The hidden layer's output for a constant pre-activation (ReLU, then its quantizer)."""
+    """The hidden layer's output for a constant pre-activation ([activation pruning,] ReLU, then
+    its quantizer)."""
+    if layer.act_prune is not None and not pre_activation > attr_alpha(layer.act_prune):
+        pre_activation = 0.0
     value = np.array([max(pre_activation, 0.0)])
     if layer.act_quant is None:
         return float(value[0])
     p = quant_params(model, layer.act_quant)
     return float(quant(value, p["scale"], p["zeropt"], p["bitwidth"], p["signed"], p["narrow"],
                        p["rounding_mode"])[0])
+
+
+def attr_alpha(node) -> float:
+    """ThresholdedRelu's alpha (ONNX default 1.0)."""
+    return next((a.f for a in node.attribute if a.name == "alpha"), 1.0)
 
 
 def _bias_fold_is_exact(model: ModelWrapper, layer) -> bool:
