@@ -161,11 +161,13 @@ def test_the_papers_study_runs_in_smoke_size_and_writes_every_figure_and_table1(
     assert done.returncode == 0, done.stderr[-3000:]
     work = tmp_path / "runs" / "paper_smoke"
     record = json.loads((work / "study.json").read_text())
-    assert not record["failures"] and len(record["trials"]) == 16
+    assert not record["failures"] and len(record["trials"]) == 22
     report = work / "report"
     for n in range(2, 8):
         for ext in ("png", "pdf"):
             assert (report / f"fig{n}.{ext}").stat().st_size > 1000
+    ordering = (report / "ordering.md").read_text()
+    assert (report / "ordering.png").exists() and "6-bit, weights only" in ordering and "is best at" in ordering
     rows = list(csv.DictReader((report / "table1.csv").open()))
     assert [r["approach"] for r in rows] == ["nominal", "pruning + PTQ", "QAT", "QAP"]
     assert float(rows[0]["bops_float_input"]) == pytest.approx(4.65e6, rel=0.01)  # the paper's nominal

@@ -239,3 +239,32 @@ def test_plots_label_every_panel_and_name_the_roc_iteration(ft_run, tmp_path, mo
     panels = figures["metrics_vs_bops"].axes
     assert panels and all(ax.get_ylabel() and ax.get_legend() is not None for ax in panels)
     assert "iteration 0" in figures["roc"].axes[0].get_title()
+
+
+def test_joint_schedule_prunes_while_it_quantizes_to_the_exact_target(generated_jets_file, tmp_path):
+    cfg = config(generated_jets_file, model=ModelSpec(bits=6), prune="ft", target_sparsity=0.5,
+                 schedule="joint", joint_ramp_epochs=3, train=TrainConfig(max_epochs=5, patience=1, batch_size=256))
+    run_qap(cfg, tmp_path / "run", progress=False)
+    assert not (tmp_path / "run" / "iter_001").exists()  # one training
+    model, masks, _, _ = iteration(tmp_path / "run", 0)
+    assert masks.pruned == round(0.5 * masks.total)
+    assert all(float((w[~m] == 0).all()) for w, m in zip(model.quant_weights(), masks.masks))
+    history = json.loads((tmp_path / "run" / "iter_000" / "history.json").read_text())
+    assert history["best_epoch"] >= 2 and history["epochs"] >= 3  # nothing kept from before the ramp's end
+
+
+def test_prune_then_quantize_prunes_in_float_and_deploys_quantized(generated_jets_file, tmp_path):
+    cfg = config(generated_jets_file, model=ModelSpec(bits=6), prune="ft", iterations=2,
+                 schedule="prune-then-quantize", quantize_epochs=2)
+    run_qap(cfg, tmp_path / "run", progress=False)
+    for it in (1, 2):
+        quantized, qmasks, _, _ = iteration(tmp_path / "run", it)
+        floating, fmasks, _, _ = iteration(tmp_path / "run", it, "float.pt")
+        assert quantized.spec.layer_bits == [6] * 4 and floating.spec.is_float
+        assert all(torch.equal(a, b) for a, b in zip(qmasks.masks, fmasks.masks))
+        assert qmasks.pruned == round([0.1, 0.2][it - 1] * qmasks.total)
+    metrics = json.loads((tmp_path / "run" / "iter_002" / "metrics.json").read_text())
+    first = json.loads((tmp_path / "run" / "iter_000" / "metrics.json").read_text())
+    assert metrics["bops"] < first["bops"] < 1e6  # 6-bit BOPs, falling with the pruning (float: 4.6 M)
+    with pytest.raises(Exception, match="schedule"):
+        config(generated_jets_file, model=ModelSpec(bits=32), prune="ft", iterations=1, schedule="joint")

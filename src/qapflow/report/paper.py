@@ -21,6 +21,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from qapflow.common.atomic import write_json  # noqa: E402
 from qapflow.common.errors import QapflowError  # noqa: E402
 from qapflow.report.plots import _errorbar, _save, draw_loss, metrics_vs_bops, roc  # noqa: E402
+from qapflow.report.ordering import write_ordering_report  # noqa: E402
 from qapflow.report.table1 import table1_rows, write_table1  # noqa: E402
 
 BITS = (32, 12, 6, 4)
@@ -133,6 +134,7 @@ def write_paper_report(work) -> list[Path]:
     paths += fig4(results, out) + fig5(results, out) + fig6(results, out) + fig7(results, out)
     rows = table1_rows(results)
     paths += write_table1(rows, out)
+    paths += write_ordering_report(results, out)
     write_json(out / "paper_report.json", {"table1": rows, "figures": [p.name for p in paths],
                                            "trials": [{k: r[k] for k in ("group", "label", "folder")} | {
                                                "iterations": _rows(r)} for r in results]})

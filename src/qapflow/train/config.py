@@ -13,6 +13,9 @@ from qapflow.nn.spec import ModelSpec
 from qapflow.train.trainer import TrainConfig
 
 PRUNE_METHODS = ("none", "ft", "lt")
+# in which order to prune and quantize (Zhang et al. 2021): QAT then iterative pruning (the
+# paper's QAP), iterative pruning in float then QAT of each pruned model, or both in one training
+SCHEDULES = ("quantize-then-prune", "prune-then-quantize", "joint")
 
 
 @dataclass
@@ -29,8 +32,17 @@ class RunConfig:
     randomize_labels: float = 0.0
     split_seed: int = 0
     max_jets: int | None = None
+    schedule: str = "quantize-then-prune"
+    quantize_epochs: int = 20  # prune-then-quantize: QAT epochs after each float pruning step
+    joint_ramp_epochs: int = 10  # joint: epochs over which sparsity rises linearly to the target
 
     def __post_init__(self):
+        if self.schedule not in SCHEDULES:
+            raise QapflowError(f"schedule: unknown {self.schedule!r}; use one of {SCHEDULES}")
+        if self.schedule != "quantize-then-prune" and self.model.is_float:
+            raise QapflowError(f"schedule {self.schedule}: needs quantized layers (bits below 32)")
+        if self.schedule == "joint" and (self.prune != "ft" or self.target_sparsity is None):
+            raise QapflowError("schedule joint: give prune: ft and target_sparsity (one training reaches it)")
         if self.prune not in PRUNE_METHODS:
             raise QapflowError(f"prune: unknown method {self.prune!r}; use one of {PRUNE_METHODS}")
         if self.prune != "none" and self.iterations is None and self.target_sparsity is None:

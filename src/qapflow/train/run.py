@@ -23,6 +23,7 @@ from qapflow.data.sources import load_jets
 from qapflow.data.splits import Standardizer, kfold, paper_split, randomize_labels
 from qapflow.metrics.evaluate import evaluate
 from qapflow.nn.model import build_model
+from qapflow.nn.spec import FLOAT_BITS
 from qapflow.train.bn_fold import fold_batch_norm
 from qapflow.train.checkpoint import load_checkpoint, save_checkpoint
 from qapflow.train.config import RunConfig
@@ -35,7 +36,36 @@ from qapflow.train.trainer import train
 def iteration_targets(cfg: RunConfig) -> list[float]:
     if cfg.prune == "none":
         return [0.0]
+    if cfg.schedule == "joint":  # one training prunes to the target as it quantizes
+        return [cfg.target_sparsity]
     return [0.0, *target_sparsities(cfg.iterations, cfg.target_sparsity)]
+
+
+def trained_spec(cfg: RunConfig):
+    """The network the pruning iterations train: float first for prune-then-quantize."""
+    if cfg.schedule == "prune-then-quantize":
+        return dataclasses.replace(cfg.model, bits=FLOAT_BITS)
+    return cfg.model
+
+
+def joint_pruning(model, masks: PruneMasks, target: float, ramp_epochs: int):
+    """Before each epoch, prune (by magnitude, globally) to target x (epoch + 1) / ramp_epochs."""
+    def on_epoch(epoch: int) -> None:
+        sparsity = target * min(1.0, (epoch + 1) / ramp_epochs)
+        masks.masks = masks.prune_smallest(model, prune_count(masks.total, masks.pruned, sparsity)).masks
+        masks.apply(model)
+    return on_epoch
+
+
+def quantize_pruned(float_model, masks: PruneMasks, cfg: RunConfig, data: dict, train_cfg, progress: bool):
+    """prune-then-quantize: the pruned float model's weights into the quantized network, then
+    QAT for cfg.quantize_epochs with the same masks (its quantizer ranges learned there)."""
+    quantized = build_model(cfg.model)
+    quantized.load_state_dict(float_model.state_dict(), strict=False)  # quantizer parameters: their own
+    masks.apply(quantized)
+    qat = dataclasses.replace(train_cfg, max_epochs=cfg.quantize_epochs, patience=cfg.quantize_epochs)
+    history = train(quantized, masks, data, qat, progress, desc="quantize after pruning")
+    return quantized, history
 
 
 def started_with(out: Path, cfg: RunConfig) -> bool:
@@ -87,7 +117,7 @@ def run_chain(out: Path, cfg: RunConfig, arrays, train_idx, val_idx, test_idx, s
     data = {"x_train": x_train, "y_train": y_train, "x_val": x_val, "y_val": y_val}
 
     torch.manual_seed(seed)
-    model = build_model(cfg.model)
+    model = build_model(trained_spec(cfg))
     init_path = out / "init.pt"
     if init_path.exists():
         try:
@@ -103,8 +133,9 @@ def run_chain(out: Path, cfg: RunConfig, arrays, train_idx, val_idx, test_idx, s
 
     for it, target in enumerate(iteration_targets(cfg)):
         it_dir = out / f"iter_{it:03d}"
+        float_state = cfg.schedule == "prune-then-quantize"
         if (it_dir / "metrics.json").exists():  # finished: pick up its state and go on
-            model, masks, _, _ = load_checkpoint(it_dir / "checkpoint.pt")
+            model, masks, _, _ = load_checkpoint(it_dir / ("float.pt" if float_state else "checkpoint.pt"))
             continue
         it_dir.mkdir(exist_ok=True)
         start = time.time()
@@ -114,14 +145,23 @@ def run_chain(out: Path, cfg: RunConfig, arrays, train_idx, val_idx, test_idx, s
                 model.load_state_dict(init_state)
         masks.apply(model)
         train_cfg = dataclasses.replace(cfg.train, seed=seed + it)
-        history = train(model, masks, data, train_cfg, progress, desc=f"{out.name}/iter {it}")
-        metrics, roc = evaluate(model, x_test, y_test)
+        if cfg.schedule == "joint":
+            history = train(model, masks, data, train_cfg, progress, desc=f"{out.name}/joint",
+                            on_epoch=joint_pruning(model, masks, target, cfg.joint_ramp_epochs),
+                            track_from=cfg.joint_ramp_epochs - 1)
+        else:
+            history = train(model, masks, data, train_cfg, progress, desc=f"{out.name}/iter {it}")
+        deployed = model
+        if float_state:
+            save_checkpoint(it_dir / "float.pt", model, masks, scaler, {"iteration": it, "float": True})
+            deployed, history["quantize"] = quantize_pruned(model, masks, cfg, data, train_cfg, progress)
+        metrics, roc = evaluate(deployed, x_test, y_test)
         metrics.update(iteration=it, target_sparsity=target, pruned_fraction=masks.pruned / masks.total,
                        epochs=history["epochs"], best_epoch=history["best_epoch"])
-        save_checkpoint(it_dir / "checkpoint.pt", model, masks, scaler, {"iteration": it})
+        save_checkpoint(it_dir / "checkpoint.pt", deployed, masks, scaler, {"iteration": it})
         metrics["deploy_checkpoint"] = "checkpoint.pt"
         if _deployable(cfg):
-            folded = fold_batch_norm(model)
+            folded = fold_batch_norm(deployed)
             fine_tune = dataclasses.replace(train_cfg, max_epochs=cfg.fold_epochs, patience=cfg.fold_epochs)
             history["folded"] = train(folded, masks, data, fine_tune, progress, desc="fold BN + fine-tune")
             metrics["folded"], _ = evaluate(folded, x_test, y_test)

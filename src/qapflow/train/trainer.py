@@ -46,11 +46,13 @@ def evaluate_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int
 
 
 def train(model: nn.Module, masks: PruneMasks, data: dict[str, torch.Tensor], cfg: TrainConfig,
-          progress: bool = True, desc: str = "training") -> dict:
+          progress: bool = True, desc: str = "training", on_epoch=None, track_from: int = 0) -> dict:
     """Train in place; return the history {train_loss, val_loss, best_epoch, epochs}.
 
     `data` holds x_train, y_train, x_val, y_val. Pruned weights stay exactly zero: their
-    gradients are masked and the weights re-masked after every step.
+    gradients are masked and the weights re-masked after every step. `on_epoch(epoch)` runs
+    before each epoch (the joint schedule prunes there, updating `masks` in place); epochs
+    before `track_from` neither count as best nor stop the training early.
     """
     generator = torch.Generator().manual_seed(cfg.seed)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
@@ -64,6 +66,8 @@ def train(model: nn.Module, masks: PruneMasks, data: dict[str, torch.Tensor], cf
     prunes_activations = getattr(model, "act_prunes", None) is not None
     calibration = x[torch.randperm(len(x), generator=generator)[:CALIBRATION_SAMPLES]] if prunes_activations else None
     for epoch in bar:
+        if on_epoch is not None:
+            on_epoch(epoch)
         if prunes_activations:
             model.calibrate_activation_pruning(calibration)
         model.train()
@@ -85,6 +89,8 @@ def train(model: nn.Module, masks: PruneMasks, data: dict[str, torch.Tensor], cf
         history["train_loss"].append(running / max(batches, 1))
         history["val_loss"].append(val_loss)
         bar.set_postfix(val_loss=f"{val_loss:.4f}")
+        if epoch < track_from:
+            continue
         if val_loss < best_loss:
             best_loss, best_state, stale = val_loss, copy.deepcopy(model.state_dict()), 0
             history["best_epoch"] = epoch
