@@ -14,6 +14,7 @@ import json
 from pathlib import Path
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -31,6 +32,10 @@ def _first_chain(run: Path) -> Path:
 
 
 def _save(fig, out: Path, name: str) -> list[Path]:
+    for ax in fig.axes:  # log axes spanning less than a decade label minor ticks, which overlap
+        for axis in (ax.xaxis, ax.yaxis):
+            if axis.get_scale() == "log":
+                axis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     paths = []
     for ext in ("png", "pdf"):
         path = out / f"{name}.{ext}"
