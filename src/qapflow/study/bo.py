@@ -27,7 +27,9 @@ WIDTHS = ("w1", "w2", "w3")
 def _quiet_ax() -> None:
     """Ax logs every trial at INFO and BoTorch warns about its own internals: keep the console
     to the progress bars (the trial record holds everything)."""
-    logging.getLogger("ax").setLevel(logging.WARNING)
+    from ax.utils.common.logger import set_ax_logger_levels
+
+    set_ax_logger_levels(logging.WARNING)  # Ax's module loggers carry their own INFO level
     for module in ("ax", "botorch", "linear_operator", "gpytorch"):
         warnings.filterwarnings("ignore", module=module)
 
