@@ -2,8 +2,8 @@
 then prune, or both jointly; weights only or weights and activations; at each precision.
 
 Curves of accuracy against BOPs per schedule; the conclusion compares the schedules at the
-largest weight sparsity every curve of a precision reached (each curve's point nearest below
-it), written to ordering.md with the table behind it.
+largest target weight sparsity every curve of a precision reached (each curve's point pruned to
+that target), written to ordering.md with the table behind it.
 """
 
 from __future__ import annotations
@@ -37,16 +37,18 @@ def ordering_curves(results: list[dict]) -> dict[tuple, list[dict]]:
         rows = r["summary"]["iterations"]
         points = rows[-1:] if r["config"].get("schedule") == "joint" else rows
         curves.setdefault(_key(r), []).extend(points)
-    return {k: sorted(v, key=lambda p: p["sparsity"]) for k, v in curves.items()}
+    return {k: sorted(v, key=lambda p: p["target_sparsity"]) for k, v in curves.items()}
 
 
 def compare_at_common_sparsity(curves: dict[tuple, list[dict]]) -> list[dict]:
     rows = []
     for bits in sorted({k[0] for k in curves}, reverse=True):
         mine = {k: v for k, v in curves.items() if k[0] == bits}
-        common = min(max(p["sparsity"] for p in v) for v in mine.values())
+        # by the target each point was pruned to (measured sparsity lands a hair above it)
+        common = min(max(p["target_sparsity"] for p in v) for v in mine.values())
         for (b, schedule, act), points in sorted(mine.items()):
-            point = max((p for p in points if p["sparsity"] <= common + 1e-9), key=lambda p: p["sparsity"])
+            point = max((p for p in points if p["target_sparsity"] <= common + 1e-9),
+                        key=lambda p: p["target_sparsity"])
             rows.append({"bits": b, "schedule": schedule, "activation_sparsity": act, "common_sparsity": common,
                          "sparsity": point["sparsity"], "accuracy": point["accuracy"], "bops": point["bops"]})
     return rows
