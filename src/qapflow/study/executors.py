@@ -7,6 +7,7 @@ scheduling of our own: concurrent.futures and Ray do it.
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 from collections.abc import Callable, Iterator
@@ -41,7 +42,7 @@ def run_on_ray(fn: Callable[[dict], dict], payloads: list[dict], address: str | 
         import ray
     except ImportError as exc:
         raise RuntimeError("the ray executor needs the `ray` package: pip install -e '.[study]'") from exc
-    ray.init(address=address, ignore_reinit_error=True, log_to_driver=False,
+    ray.init(address=address, ignore_reinit_error=True, log_to_driver=False, logging_level=logging.WARNING,
              include_dashboard=False if address is None else None)
     try:
         task = ray.remote(num_cpus=1, max_retries=0)(fn)
