@@ -27,6 +27,7 @@ from qapflow.train.checkpoint import load_checkpoint
 from qapflow.train.config import RunConfig
 from qapflow.train.summary import iteration_row
 
+PTQ_BIAS_BITS = 40
 SCALE_KEY = "acts.{}.act_quant.fused_activation_quant_proxy.tensor_quant.scaling_impl.value"
 
 
@@ -38,7 +39,10 @@ def quantize_after_training(model: JetTagger, bits: int, x_calibration: torch.Te
     float_model.eval()
     with torch.no_grad():
         peaks = [float(a.max()) for a in float_model.hidden_activations(x_calibration)]
-    spec = dataclasses.replace(float_model.spec, bits=bits, batch_norm=False, scheme="fixed-point")
+    # the bias on the accumulator grid (input step x weight step) needs about in + weight bits + a few:
+    # 24 bits (the QAT default) clip the biases of 16-bit weights, which PTQ must not do
+    spec = dataclasses.replace(float_model.spec, bits=bits, batch_norm=False, scheme="fixed-point",
+                               bias_bits=max(float_model.spec.bias_bits, PTQ_BIAS_BITS))
     quantized = build_model(spec)
     state = quantized.state_dict()
     for key, value in float_model.state_dict().items():
