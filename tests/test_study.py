@@ -176,3 +176,27 @@ def test_the_papers_study_runs_in_smoke_size_and_writes_every_figure_and_table1(
     # `qapflow report WORKDIR` redraws them from the results alone
     again = subprocess.run([sys.executable, "-m", "qapflow.cli", "report", str(work)], capture_output=True, text=True)
     assert again.returncode == 0 and "table1.md" in again.stdout
+
+
+def test_a_study_killed_mid_sweep_resumes_without_redoing_finished_trials(generated_jets_file, tmp_path):
+    import signal
+    import time
+
+    sweeps = {"grid": {"grid": {"model.bits": [32, 6], "train.seed": [0, 1]}}}
+    path = write_study(tmp_path, generated_jets_file, sweeps=sweeps)
+    study = yaml.safe_load(path.read_text())
+    study["workers"] = 1  # one trial at a time: the kill lands between finished and unfinished ones
+    path.write_text(yaml.safe_dump(study))
+    proc = subprocess.Popen([sys.executable, "-m", "qapflow.cli", "run", str(path), "--quiet"],
+                            start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    work = tmp_path / "work"
+    deadline = time.time() + 600
+    while not list(work.glob("trials/*/*/result.json")) and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)  # the runner and its pool worker, mid-sweep
+    proc.wait()
+    finished = {p: p.stat().st_mtime_ns for p in work.glob("trials/*/*/result.json")}
+    assert 1 <= len(finished) < 4 and not (work / "study.json").exists()
+    record = run_study(path, progress=False)
+    assert len(record["trials"]) == 4 and not record["failures"]
+    assert {p: p.stat().st_mtime_ns for p in finished} == finished  # none redone
