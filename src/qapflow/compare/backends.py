@@ -3,11 +3,10 @@ where each resource figure comes from (a table for the flow and the notes)."""
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
-from qapflow.common.atomic import atomic_path
+from qapflow.common.tables import write_csv
 
 BACKEND_COLUMNS = ("backend", "exact", "samples", "mismatches", "cycles_per_inference", "latency_cycles",
                    "LUT", "FF", "DSP", "BRAM", "resources_source", "finn_estimate_LUT", "finn_estimate_DSP",
@@ -53,8 +52,4 @@ def backends_table(projects: dict[str, Path]) -> list[dict]:
 
 
 def write_table(rows: list[dict], path: Path, columns=BACKEND_COLUMNS) -> None:
-    with atomic_path(path) as tmp:
-        with open(tmp, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=columns)
-            writer.writeheader()
-            writer.writerows(rows)
+    write_csv(rows, path, columns)

@@ -12,7 +12,6 @@ fails. Third-party output goes to WORKDIR/logs/<stage>.log; the console gets a l
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 import shutil
@@ -25,16 +24,10 @@ from qapflow.common.atomic import write_json
 from qapflow.compare.backends import backends_table, write_table
 from qapflow.common.console import captured, say
 from qapflow.common.errors import QapflowError
+from qapflow.common.mappings import merge
 from qapflow.common.hashing import file_digest, settings_digest
 from qapflow.common.tools import ToolNotFound
 from qapflow.flow.schema import STAGES, family_of, validate_flow
-
-
-def _merge(base: dict, extra: dict) -> dict:
-    out = copy.deepcopy(base)
-    for key, value in (extra or {}).items():
-        out[key] = _merge(out.get(key, {}), value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
-    return out
 
 
 def load_flow(path, smoke: bool = False) -> dict:
@@ -44,7 +37,7 @@ def load_flow(path, smoke: bool = False) -> dict:
     except (OSError, yaml.YAMLError) as exc:
         raise QapflowError(f"{path}: cannot read the flow: {exc}") from exc
     if isinstance(raw, dict) and smoke:
-        raw["stages"] = _merge(raw.get("stages") or {}, raw.get("smoke") or {})
+        raw["stages"] = merge(raw.get("stages") or {}, raw.get("smoke") or {})
     flow = validate_flow(raw, path).model_dump(exclude_none=True)
     flow["workdir"] = str(flow.get("workdir") or f"runs/{Path(path).stem}") + ("_smoke" if smoke else "")
     if "train" in flow["stages"]:
@@ -62,7 +55,7 @@ def _train_config(settings: dict, base_dir: Path, data: str):
     # trainer settings may be given flat (max_epochs: 20) as well as under train:
     flat = {k: s.pop(k) for k in list(s) if k in TrainConfig.__dataclass_fields__}
     s["train"] = {**s.get("train", {}), **flat}
-    return RunConfig.from_dict(_merge(base, {**s, "data": data}), "flow train stage")
+    return RunConfig.from_dict(merge(base, {**s, "data": data}), "flow train stage")
 
 
 def _check_train(settings: dict, path) -> None:

@@ -13,10 +13,9 @@ reference, beside the paper's (25x, 3.3x, 2.2x for QAP).
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
-from qapflow.common.atomic import atomic_path
+from qapflow.common.tables import write_csv_and_markdown
 
 PAPER_RATIOS = {"QAP": {"nominal": 25.0, "ptq": 3.3, "qat": 2.2}}
 COLUMNS = ("approach", "trial", "precision", "sparsity", "accuracy", "bkg_eff_mean", "bops", "bops_float_input",
@@ -60,19 +59,5 @@ def table1_rows(results: list[dict], tolerance: float = 0.01) -> list[dict]:
     return rows
 
 
-def _cell(value) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
-
-
 def write_table1(rows: list[dict], out: Path) -> list[Path]:
-    csv_path, md_path = out / "table1.csv", out / "table1.md"
-    with atomic_path(csv_path) as tmp:
-        with open(tmp, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=COLUMNS)
-            writer.writeheader()
-            writer.writerows(rows)
-    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-    lines += ["| " + " | ".join(_cell(r[c]) for c in COLUMNS) + " |" for r in rows]
-    with atomic_path(md_path) as tmp:
-        Path(tmp).write_text("\n".join(lines) + "\n")
-    return [csv_path, md_path]
+    return write_csv_and_markdown(rows, COLUMNS, out / "table1.csv", out / "table1.md")

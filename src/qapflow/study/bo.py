@@ -12,14 +12,15 @@ killed study rebuilds the Ax client from it and reruns only unfinished trials.
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 import warnings
 from pathlib import Path
 
-from qapflow.common.atomic import atomic_path, write_json
-from qapflow.study.spec import BayesOpt, Trial, check_config, merge
+from qapflow.common.atomic import write_json
+from qapflow.common.mappings import merge
+from qapflow.common.tables import write_csv
+from qapflow.study.spec import BayesOpt, Trial, check_config
 
 WIDTHS = ("w1", "w2", "w3")
 
@@ -115,14 +116,9 @@ def write_bo_results(folder: Path, client, spec: BayesOpt, records: list[dict]) 
     result["finished"] = len(done)
     write_json(folder / "result.json", result)
     keys = sorted({k for r in done for k in r["outcome"]})
-    with atomic_path(folder / "trials.csv") as tmp:
-        with open(tmp, "w", newline="") as f:
-            writer = csv.writer(f)
-            writer.writerow(["index", *WIDTHS, "status", *keys, "folder"])
-            for r in records:
-                out = r.get("outcome", {})
-                writer.writerow([r["index"], *(r["parameters"][w] for w in WIDTHS), r["status"],
-                                 *(out.get(k, "") for k in keys), r.get("folder", "")])
+    rows = [{"index": r["index"], **r["parameters"], "status": r["status"],
+             **{k: r.get("outcome", {}).get(k, "") for k in keys}, "folder": r.get("folder", "")} for r in records]
+    write_csv(rows, folder / "trials.csv", ["index", *WIDTHS, "status", *keys, "folder"])
     return result
 
 

@@ -19,7 +19,8 @@ from qapflow.common.console import say
 from qapflow.common.errors import QapflowError
 from qapflow.common.hashing import file_digest
 from qapflow.study.executors import default_workers, run_trials
-from qapflow.study.spec import StudyFile, Trial, grid_trials, load_study, merge
+from qapflow.common.mappings import merge
+from qapflow.study.spec import StudyFile, Trial, grid_trials, load_study
 from qapflow.study.summary import write_summary
 from qapflow.study.trial import execute_trial, finished_result
 

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from qapflow.common.errors import QapflowError
 from qapflow.common.hashing import settings_digest
+from qapflow.common.mappings import merge
 from qapflow.data.generate.processes import RECIPES
 
 
@@ -68,17 +69,6 @@ class StudyFile(Strict):
     ptq: PostTraining | None = None
     report: bool = False  # the paper's Figures 2-7 and Table 1 (report/paper.py) after the trials
     smoke: dict[str, Any] | None = None
-
-
-def merge(base: dict, extra: dict) -> dict:
-    """`extra` over `base`, nested mappings merged key by key."""
-    out = copy.deepcopy(base)
-    for key, value in (extra or {}).items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = merge(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
 
 
 def set_dotted(config: dict, key: str, value) -> dict:

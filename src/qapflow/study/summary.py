@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
-from qapflow.common.atomic import atomic_path
+from qapflow.common.tables import write_csv_and_markdown
 
 COLUMNS = ("group", "label", "kind", "bits", "prune", "iterations", "sparsity", "accuracy",
            "accuracy_sem", "bkg_eff_t", "bops", "bops_float_input", "seconds")
@@ -23,22 +22,7 @@ def final_row(result: dict) -> dict:
             "bops_float_input": last["bops_float_input"], "seconds": result["seconds"]}
 
 
-def _cell(value) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
-
-
 def write_summary(work: Path, results: list[dict]) -> tuple[Path, Path]:
     rows = [final_row(r) for r in sorted(results, key=lambda r: (r["group"], r["label"]))]
-    csv_path, md_path = Path(work) / "summary.csv", Path(work) / "summary.md"
-    with atomic_path(csv_path) as tmp:
-        with open(tmp, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=COLUMNS)
-            writer.writeheader()
-            writer.writerows(rows)
-    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-    lines += ["| " + " | ".join(_cell(r[c]) for c in COLUMNS) + " |" for r in rows]
-    with atomic_path(md_path) as tmp:
-        Path(tmp).write_text("\n".join(lines) + "\n")
+    csv_path, md_path = write_csv_and_markdown(rows, COLUMNS, Path(work) / "summary.csv", Path(work) / "summary.md")
     return csv_path, md_path
