@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from qapflow.data.sources import load_jets
-from qapflow.data.splits import paper_split
+from qapflow.data.splits import Standardizer, paper_split
 from qapflow.metrics.evaluate import evaluate
 from qapflow.nn.model import JetTagger, build_model
 from qapflow.train.bn_fold import fold_batch_norm
@@ -61,12 +61,13 @@ def run_ptq_trial(payload: dict, folder: Path) -> dict:
     if cfg.max_jets:
         arrays = arrays.subset(slice(0, cfg.max_jets))
     split = paper_split(len(arrays), cfg.split_seed)
+    scaler = Standardizer.load(source / "scaler.json")  # the run's: every iteration's checkpoint holds it
+    x_train = torch.from_numpy(scaler.transform(arrays.features[split.train]))
+    x_test = torch.from_numpy(scaler.transform(arrays.features[split.test]))
+    y_test = torch.from_numpy(np.asarray(arrays.labels[split.test]).argmax(axis=1)).long()
     rows = []
     for checkpoint in sorted(source.glob("iter_*/checkpoint.pt")):
-        model, masks, scaler, meta = load_checkpoint(checkpoint)
-        x_train = torch.from_numpy(scaler.transform(arrays.features[split.train]))
-        x_test = torch.from_numpy(scaler.transform(arrays.features[split.test]))
-        y_test = torch.from_numpy(np.asarray(arrays.labels[split.test]).argmax(axis=1)).long()
+        model, masks, _, meta = load_checkpoint(checkpoint)
         quantized = quantize_after_training(model, bits, x_train)
         masks.apply(quantized)
         metrics, _ = evaluate(quantized, x_test, y_test)

@@ -67,7 +67,8 @@ class StudyRunner:
     def run_batch(self, trials: list[Trial], desc: str) -> list[dict | None]:
         """Run the trials not finished yet; return every trial's result (None if it failed)."""
         payloads = [self.payload(t) for t in trials]
-        todo = [p for p in payloads if finished_result(self.work / p["folder"]) is None]
+        found = {p["folder"]: finished_result(self.work / p["folder"]) for p in payloads}
+        todo = [p for p in payloads if found[p["folder"]] is None]
         bar = tqdm(total=len(payloads), initial=len(payloads) - len(todo), desc=desc, unit="trial",
                    disable=not self.progress)
         for payload, result, error in run_trials(execute_trial, todo, self.executor, self.workers,
@@ -75,15 +76,11 @@ class StudyRunner:
             if error:
                 self.failures[payload["folder"]] = error
                 say(f"[{payload['group']}] trial {payload['label']} failed: {error}")
+            found[payload["folder"]] = result  # what the worker wrote to result.json
             bar.update(1)
         bar.close()
-        out = []
-        for p in payloads:
-            result = finished_result(self.work / p["folder"])
-            if result is not None:
-                self.results[p["folder"]] = result
-            out.append(result)
-        return out
+        self.results.update({folder: r for folder, r in found.items() if r is not None})
+        return [found[p["folder"]] for p in payloads]
 
     def ptq_trials(self) -> list[Trial]:
         spec = self.study.ptq
