@@ -228,13 +228,13 @@ def test_plots_label_every_panel_and_name_the_roc_iteration(ft_run, tmp_path, mo
     from qapflow.report import plots
 
     figures = {}
-    real_save = plots._save
+    real_save = plots.save_figure
 
     def keep(fig, out, name):
         figures[name] = fig
         return real_save(fig, out, name)
 
-    monkeypatch.setattr(plots, "_save", keep)
+    monkeypatch.setattr(plots, "save_figure", keep)
     plots.report_runs([ft_run], tmp_path, labels=["ft"])
     panels = figures["metrics_vs_bops"].axes
     assert panels and all(ax.get_ylabel() and ax.get_legend() is not None for ax in panels)

@@ -16,7 +16,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from qapflow.common.atomic import atomic_path  # noqa: E402
-from qapflow.report.plots import _save  # noqa: E402
+from qapflow.report.plots import save_figure  # noqa: E402
 
 GROUPS = ("ordering", "ordering_joint")
 
@@ -86,7 +86,7 @@ def write_ordering_report(results: list[dict], out: Path) -> list[Path]:
                     label=f"{schedule}" + ("" if act == 0 else f", {100 * act:.0f}% act. pruned"))
         ax.set(xscale="log", xlabel="BOPs", ylabel="accuracy", title=f"{bits}-bit: order of pruning and quantization")
         ax.legend(fontsize=7)
-    paths = _save(fig, out, "ordering")
+    paths = save_figure(fig, out, "ordering")
     rows = compare_at_common_sparsity(curves)
     lines = ["# Ordering study", "", *[f"- {c}" for c in conclusion(rows)], "",
              "| bits | schedule | activation sparsity | weight sparsity | accuracy | BOPs |", "|---|---|---|---|---|---|"]

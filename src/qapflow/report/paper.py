@@ -20,7 +20,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from qapflow.common.atomic import write_json  # noqa: E402
 from qapflow.common.errors import QapflowError  # noqa: E402
-from qapflow.report.plots import _errorbar, _save, draw_loss, metrics_vs_bops, roc  # noqa: E402
+from qapflow.report.plots import errorbar, save_figure, draw_loss, metrics_vs_bops, roc  # noqa: E402
 from qapflow.report.ordering import write_ordering_report  # noqa: E402
 from qapflow.report.table1 import table1_rows, write_table1  # noqa: E402
 
@@ -45,7 +45,7 @@ def fig2(results, work: Path, out: Path) -> list[Path]:
     for ax, prune in zip(axes, ("ft", "lt")):
         trial = next(r for r in _group(results, "precision") if r["label"] == f"bits=6,prune={prune}")
         draw_loss(ax, work / trial["folder"], f"6-bit {prune.upper()}")
-    return _save(fig, out, "fig2")
+    return save_figure(fig, out, "fig2")
 
 
 def fig4(results, out: Path) -> list[Path]:
@@ -58,7 +58,7 @@ def fig5(results, out: Path) -> list[Path]:
     with_both = [r for r in _group(results, "precision") if r["config"].get("prune") == "ft"]
     for ax, (group, title) in zip(axes, (("no_bn", "without BN (dashed)"), ("no_l1", "without L1 (dashed)"))):
         for i, r in enumerate(sorted(with_both, key=lambda r: -r["config"]["model"]["bits"])):
-            _errorbar(ax, _rows(r), "bops", "accuracy", f"{_label(r)} BN + L1")
+            errorbar(ax, _rows(r), "bops", "accuracy", f"{_label(r)} BN + L1")
             bits = r["config"]["model"]["bits"]
             other = next((o for o in _group(results, group) if o["config"]["model"]["bits"] == bits), None)
             if other:
@@ -67,7 +67,7 @@ def fig5(results, out: Path) -> list[Path]:
                         color=ax.lines[-1].get_color() if ax.lines else None, label=f"{bits}-bit FT {group}")
         ax.set(xscale="log", xlabel="BOPs", ylabel="accuracy", title=f"BN + L1 against {title}")
         ax.legend(fontsize=7)
-    return _save(fig, out, "fig5")
+    return save_figure(fig, out, "fig5")
 
 
 def _bo_points(results):
@@ -83,7 +83,7 @@ def fig6(results, out: Path) -> list[Path]:
     ft = [r for r in _group(results, "precision") if r["config"].get("prune") == "ft"]
     for ax, key, name in ((axes[0], "accuracy", "accuracy"), (axes[1], "bkg_eff_t", "bkg. eff. (t) at 50% sig. eff.")):
         for r in sorted(ft, key=lambda r: -r["config"]["model"]["bits"]):
-            _errorbar(ax, _rows(r), "bops", key, _label(r))
+            errorbar(ax, _rows(r), "bops", key, _label(r))
         ax.scatter([_rows(p)[-1]["bops"] for p in points], [_rows(p)[-1][key] for p in points], alpha=0.3,
                    color="k", s=12, label="BO trials (6-bit, unpruned)")
         if best:
@@ -93,7 +93,7 @@ def fig6(results, out: Path) -> list[Path]:
         if key != "accuracy":
             ax.set_yscale("log")
         ax.legend(fontsize=7)
-    return _save(fig, out, "fig6")
+    return save_figure(fig, out, "fig6")
 
 
 def fig7(results, out: Path) -> list[Path]:
@@ -105,7 +105,7 @@ def fig7(results, out: Path) -> list[Path]:
     for row, (name, trial) in zip(axes, variants):
         for ax, key in zip(row, ("accuracy", "bkg_eff_t", "neural_efficiency")):
             if trial:
-                _errorbar(ax, _rows(trial), "bops", key, f"6-bit QAP, {name}")
+                errorbar(ax, _rows(trial), "bops", key, f"6-bit QAP, {name}")
             if best:
                 ax.scatter([_rows(best)[-1]["bops"]], [_rows(best)[-1][key]], marker="*", s=200, color="red",
                            label="BO best")
@@ -113,7 +113,7 @@ def fig7(results, out: Path) -> list[Path]:
             ax.legend(fontsize=7)
     for ax in axes[-1]:
         ax.set_xlabel("BOPs")
-    return _save(fig, out, "fig7")
+    return save_figure(fig, out, "fig7")
 
 
 def write_paper_report(work) -> list[Path]:

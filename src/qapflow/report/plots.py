@@ -31,7 +31,7 @@ def _first_chain(run: Path) -> Path:
     return folds[0] if folds else run
 
 
-def _save(fig, out: Path, name: str) -> list[Path]:
+def save_figure(fig, out: Path, name: str) -> list[Path]:
     for ax in fig.axes:  # log axes spanning less than a decade label minor ticks, which overlap
         for axis in (ax.xaxis, ax.yaxis):
             if axis.get_scale() == "log":
@@ -46,7 +46,7 @@ def _save(fig, out: Path, name: str) -> list[Path]:
     return paths
 
 
-def _errorbar(ax, rows, x, y, label):
+def errorbar(ax, rows, x, y, label):
     xs = [r[x] for r in rows]
     ys = [r[y] for r in rows]
     err = [r.get(f"{y}_sem", 0.0) for r in rows]
@@ -56,7 +56,7 @@ def _errorbar(ax, rows, x, y, label):
 def loss_vs_epoch(run: Path, label: str, out: Path) -> list[Path]:
     fig, ax = plt.subplots(figsize=(7, 4))
     draw_loss(ax, run, label)
-    return _save(fig, out, f"loss_vs_epoch_{label}")
+    return save_figure(fig, out, f"loss_vs_epoch_{label}")
 
 
 def draw_loss(ax, run: Path, label: str) -> None:
@@ -86,7 +86,7 @@ def roc(runs: list[Path], labels: list[str], out: Path, name: str = "roc") -> li
     ax.set(yscale="log", xlabel="signal efficiency", ylabel="background efficiency", ylim=(1e-4, 1),
            title="ROC per class: iteration 0 (unpruned) of each run")
     ax.legend(fontsize=7, ncol=2)
-    return _save(fig, out, name)
+    return save_figure(fig, out, name)
 
 
 def metrics_vs_bops(summaries: dict[str, list[dict]], out: Path, name: str = "metrics_vs_bops") -> list[Path]:
@@ -94,23 +94,23 @@ def metrics_vs_bops(summaries: dict[str, list[dict]], out: Path, name: str = "me
     panels = [("accuracy", "accuracy")] + [(f"bkg_eff_{c}", f"bkg. eff. at 50% sig. eff. ({c})") for c in CLASSES]
     for ax, (key, title) in zip(axes.flat, panels):
         for label, rows in summaries.items():
-            _errorbar(ax, rows, "bops", key, label)
+            errorbar(ax, rows, "bops", key, label)
         ax.set(xscale="log", xlabel="BOPs", ylabel="accuracy" if key == "accuracy" else "background efficiency")
         ax.set_title(title, fontsize=9)
         if key != "accuracy":
             ax.set_yscale("log")
         ax.legend(fontsize=7)
     fig.tight_layout()
-    return _save(fig, out, name)
+    return save_figure(fig, out, name)
 
 
 def neural_efficiency_vs_bops(summaries: dict[str, list[dict]], out: Path) -> list[Path]:
     fig, ax = plt.subplots(figsize=(6, 4))
     for label, rows in summaries.items():
-        _errorbar(ax, rows, "bops", "neural_efficiency", label)
+        errorbar(ax, rows, "bops", "neural_efficiency", label)
     ax.set(xscale="log", xlabel="BOPs", ylabel="neural efficiency")
     ax.legend(fontsize=8)
-    return _save(fig, out, "neural_efficiency_vs_bops")
+    return save_figure(fig, out, "neural_efficiency_vs_bops")
 
 
 def write_csv(summaries: dict[str, list[dict]], out: Path) -> Path:
