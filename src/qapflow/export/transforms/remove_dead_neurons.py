@@ -18,13 +18,14 @@ from qonnx.custom_op.general.quant import quant
 from qonnx.transformation.base import Transformation
 
 from qapflow.export.graph import bias_vector, dense_chain, weight_matrix
-from qapflow.intmodel.chain import quant_params
+from qapflow.intmodel.chain import attr, quant_params
 
 
 def _act_value(model: ModelWrapper, layer, pre_activation: float) -> float:
     """The hidden layer's output for a constant pre-activation ([activation pruning,] ReLU, then
     its quantizer)."""
-    if layer.act_prune is not None and not pre_activation > attr_alpha(layer.act_prune):
+    alpha = None if layer.act_prune is None else attr(layer.act_prune, "alpha", 1.0)  # ONNX's default
+    if alpha is not None and not pre_activation > alpha:
         pre_activation = 0.0
     value = np.array([max(pre_activation, 0.0)])
     if layer.act_quant is None:
@@ -32,11 +33,6 @@ def _act_value(model: ModelWrapper, layer, pre_activation: float) -> float:
     p = quant_params(model, layer.act_quant)
     return float(quant(value, p["scale"], p["zeropt"], p["bitwidth"], p["signed"], p["narrow"],
                        p["rounding_mode"])[0])
-
-
-def attr_alpha(node) -> float:
-    """ThresholdedRelu's alpha (ONNX default 1.0)."""
-    return next((a.f for a in node.attribute if a.name == "alpha"), 1.0)
 
 
 def _bias_fold_is_exact(model: ModelWrapper, layer) -> bool:
