@@ -55,7 +55,8 @@ def _train(args) -> None:
                 "max_jets", "fold_epochs", "split_seed"):
         if getattr(args, key) is not None:
             data[key] = getattr(args, key)
-    for key, flag in (("bits", "bits"), ("input_bits", "input_bits"), ("scheme", "scheme"),
+    for key, flag in (("bits", "bits"), ("input_bits", "input_bits"), ("input_int", "input_int"),
+                      ("act_bits", "act_bits"), ("bias_bits", "bias_bits"), ("scheme", "scheme"),
                       ("batch_norm", "bn"), ("widths", "widths")):
         if getattr(args, flag) is not None:
             data["model"][key] = getattr(args, flag)
@@ -342,6 +343,11 @@ def build_parser() -> argparse.ArgumentParser:
                    "one per layer with commas, e.g. 8,6,6,6")
     p.add_argument("--widths", type=int, nargs="+", help="hidden layer widths (default 64 32 32)")
     p.add_argument("--input-bits", type=int, help="input quantizer bits (0: float input)")
+    p.add_argument("--input-int", type=int, help="integer bits of the input, sign included: the input is "
+                   "ap_fixed<INPUT_BITS, INPUT_INT> (default: range +-32, INPUT_INT 6)")
+    p.add_argument("--act-bits", type=_bits, help="hidden activation bits, one or one per hidden layer "
+                   "(comma-separated; default: the layer's --bits)")
+    p.add_argument("--bias-bits", type=_bits, help="bias bits, one or one per layer (comma-separated)")
     p.add_argument("--scheme", choices=["fixed-point", "scaled-int"])
     p.add_argument("--prune", choices=["none", "ft", "lt"])
     p.add_argument("--iterations", type=_checked(_int_in(0, 1000), "--iterations"),

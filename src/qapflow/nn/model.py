@@ -26,7 +26,7 @@ class JetTagger(nn.Module):
         self.spec = spec
         quantized_input = spec.input_bits is not None and not spec.is_float
         self.input_quant = (
-            QuantIdentity(**input_kwargs(spec.scheme, spec.input_bits), return_quant_tensor=True)
+            QuantIdentity(**input_kwargs(spec.scheme, spec.input_bits, spec.input_int), return_quant_tensor=True)
             if quantized_input
             else nn.Identity()
         )
@@ -37,11 +37,12 @@ class JetTagger(nn.Module):
         self.act_prunes = nn.ModuleList() if spec.activation_sparsity > 0 else None
         feeds_quant = quantized_input
         n_layers = len(spec.layer_sizes)
+        act_bits = [*spec.hidden_act_bits, None]
         for i, ((n_in, n_out), bits) in enumerate(zip(spec.layer_sizes, spec.layer_bits)):
             if bits == FLOAT_BITS:
                 self.linears.append(nn.Linear(n_in, n_out))
             else:
-                kwargs = weight_kwargs(spec.scheme, bits, spec.bias_bits)
+                kwargs = weight_kwargs(spec.scheme, bits, spec.layer_bias_bits[i])
                 if not feeds_quant:  # an integer bias needs the scale of a quantized input
                     kwargs["bias_quant"] = None
                 self.linears.append(QuantLinear(n_in, n_out, bias=True, **kwargs))
@@ -54,7 +55,7 @@ class JetTagger(nn.Module):
                 self.acts.append(nn.ReLU())
             else:
                 self.acts.append(
-                    QuantReLU(**relu_kwargs(spec.scheme, bits, spec.act_max), return_quant_tensor=True)
+                    QuantReLU(**relu_kwargs(spec.scheme, act_bits[i], spec.act_max), return_quant_tensor=True)
                 )
             feeds_quant = bits != FLOAT_BITS
 

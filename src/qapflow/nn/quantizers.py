@@ -50,16 +50,26 @@ def relu_kwargs(scheme: str, bits: int, act_max: float) -> dict:
     }
 
 
-def input_kwargs(scheme: str, bits: int) -> dict:
-    """A QuantIdentity on a constant signed grid covering +-INPUT_RANGE."""
+def input_kwargs(scheme: str, bits: int, int_bits: int | None = None) -> dict:
+    """A QuantIdentity on a constant signed grid: +-INPUT_RANGE, or ap_fixed<bits, int_bits>."""
     quant = Int8ActPerTensorFixedPoint.let(
-        scaling_impl_type=ScalingImplType.CONST, scaling_init=INPUT_RANGE
+        scaling_impl_type=ScalingImplType.CONST, scaling_init=input_range(bits, int_bits)
     )
     if scheme == "scaled-int":
         quant = quant.let(restrict_scaling_type=RestrictValueType.FP)
     return {"act_quant": quant, "bit_width": bits}
 
 
-def input_step(bits: int) -> float:
+def input_range(bits: int, int_bits: int | None) -> float:
+    """The constant the input quantizer's scale comes from. Brevitas' power-of-two scale is
+    2^ceil(log2(range / (2^(bits-1) - 1))); for ap_fixed<bits, int_bits> (step 2^(int_bits - bits))
+    the range is put at 3/4 of step * (2^(bits-1) - 1), strictly inside the ceiling's interval,
+    so float rounding cannot move the step."""
+    if int_bits is None:
+        return INPUT_RANGE
+    return 0.75 * 2.0 ** (int_bits - bits) * (2 ** (bits - 1) - 1)
+
+
+def input_step(bits: int, int_bits: int | None = None) -> float:
     """The grid step of the fixed-point input quantizer (a power of two)."""
-    return 2.0 ** math.ceil(math.log2(INPUT_RANGE / (2 ** (bits - 1) - 1)))
+    return 2.0 ** math.ceil(math.log2(input_range(bits, int_bits) / (2 ** (bits - 1) - 1)))

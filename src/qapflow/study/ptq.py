@@ -42,7 +42,7 @@ def quantize_after_training(model: JetTagger, bits: int, x_calibration: torch.Te
     # the bias on the accumulator grid (input step x weight step) needs about in + weight bits + a few:
     # 24 bits (the QAT default) clip the biases of 16-bit weights, which PTQ must not do
     spec = dataclasses.replace(float_model.spec, bits=bits, batch_norm=False, scheme="fixed-point",
-                               bias_bits=max(float_model.spec.bias_bits, PTQ_BIAS_BITS))
+                               bias_bits=max(*float_model.spec.layer_bias_bits, PTQ_BIAS_BITS))
     quantized = build_model(spec)
     state = quantized.state_dict()
     for key, value in float_model.state_dict().items():
