@@ -84,3 +84,62 @@ def test_narrow_settings_compile_and_simulate_exactly(narrow_model, generated_je
     manifest = json.loads((narrow_model / "m.manifest.json").read_text())
     assert (manifest["input_int"], manifest["act_bits"], manifest["bias_bits"]) == (3, [3, 4, 2], [8, 10, 10, 12])
     assert np.isfinite(report["accuracy"]["firmware"])
+
+
+def test_signed_digits_count_the_canonical_form():
+    from qapflow.train.hardware_cost import signed_digits
+
+    n = torch.tensor([0, 1, 2, 3, 4, 5, 6, 7, 15, 16, 23, -7, -12, 85])
+    # 7 = 8 - 1, 15 = 16 - 1, 23 = 32 - 8 - 1, 85 = 64 + 16 + 4 + 1, -12 = -16 + 4
+    assert signed_digits(n).tolist() == [0, 1, 1, 2, 1, 2, 2, 2, 2, 1, 3, 2, 2, 4]
+
+
+def _hand_made_model(input_bits: int = 4):
+    """16-4-4-4-5 at 4 bits, weights integers x 1/8 (scale 2^-3: max |w| 7/8)."""
+    model = build_model(ModelSpec(inputs=16, widths=[4, 4, 4], bits=4, input_bits=input_bits, batch_norm=False))
+    with torch.no_grad():
+        for lin in model.linears:
+            lin.weight.fill_(1.0 / 8)  # integer 1: one digit
+            lin.weight[0, 0] = 7.0 / 8  # the scale's maximum
+    return model
+
+
+def test_cost_aware_pruning_removes_costlier_weights_first():
+    from qapflow.train.masks import PruneMasks
+    from qapflow.train.hardware_cost import pruning_scores
+
+    model = _hand_made_model()  # every layer's input 4 bits
+    with torch.no_grad():
+        model.linears[1].weight[1, 0] = 5.0 / 8  # 5 = 4 + 1: two digits
+        model.linears[1].weight[2, 0] = 4.0 / 8  # 4: one digit, smaller |w|
+    masks = PruneMasks.ones_like(model)
+    small = sum(int((lin.weight.abs() < 0.2).sum()) for lin in model.linears)
+    # every 1/8 weight, and one more: magnitude takes the 4/8, the hardware ranking the 5/8
+    by_magnitude = masks.prune_smallest(model, small + 1)
+    by_cost = masks.prune_smallest(model, small + 1, pruning_scores(model, "hardware"))
+    assert (bool(by_magnitude.masks[1][1, 0]), bool(by_magnitude.masks[1][2, 0])) == (True, False)
+    assert (bool(by_cost.masks[1][1, 0]), bool(by_cost.masks[1][2, 0])) == (False, True)
+
+
+def test_the_same_weight_on_a_wider_input_ranks_as_costlier():
+    from qapflow.train.hardware_cost import pruning_scores
+
+    model = _hand_made_model(input_bits=16)
+    scores = pruning_scores(model, "hardware")
+    magnitudes = pruning_scores(model, "magnitude")
+    assert magnitudes[0][0, 0] == magnitudes[1][0, 0]  # both 7/8
+    assert scores[0][0, 0] * 4 == scores[1][0, 0]  # 16-bit against 4-bit input
+    model.linears[0].weight.data[0, 1] = 0.01  # rounds to integer 0: free, first to go
+    assert pruning_scores(model, "hardware")[0][0, 1] == 0
+
+
+def test_the_hardware_l1_penalty_weights_each_weight_by_its_cost():
+    from qapflow.train.trainer import l1_penalty
+
+    model = _hand_made_model()
+    # every layer: 7/8 (2 digits) and the rest 1/8 (1 digit); every input 4 bits
+    expected = 0.0
+    for lin, bits in zip(model.linears, [4, 4, 4, 4]):
+        expected += bits * (2 * 7 / 8 + (lin.weight.numel() - 1) * 1 / 8)
+    assert float(l1_penalty(model, "hardware")) == pytest.approx(expected, rel=1e-6)
+    assert float(l1_penalty(model, "uniform")) != pytest.approx(expected, rel=1e-2)

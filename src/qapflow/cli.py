@@ -51,7 +51,7 @@ def _train(args) -> None:
     from qapflow.train.run import run_qap
 
     data = RunConfig.from_yaml(args.config).to_dict() if args.config else RunConfig().to_dict()
-    for key in ("data", "prune", "iterations", "target_sparsity", "folds", "randomize_labels",
+    for key in ("data", "prune", "prune_criterion", "iterations", "target_sparsity", "folds", "randomize_labels",
                 "max_jets", "fold_epochs", "split_seed"):
         if getattr(args, key) is not None:
             data[key] = getattr(args, key)
@@ -64,7 +64,7 @@ def _train(args) -> None:
         data["fold_bn"] = args.fold_bn
     if args.input_bits == 0:
         data["model"]["input_bits"] = None
-    for key in ("max_epochs", "patience", "batch_size", "lr", "l1", "seed"):
+    for key in ("max_epochs", "patience", "batch_size", "lr", "l1", "l1_weighting", "seed"):
         if getattr(args, key) is not None:
             data["train"][key] = getattr(args, key)
     cfg = RunConfig.from_dict(data, args.config or "flags")
@@ -350,6 +350,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bias-bits", type=_bits, help="bias bits, one or one per layer (comma-separated)")
     p.add_argument("--scheme", choices=["fixed-point", "scaled-int"])
     p.add_argument("--prune", choices=["none", "ft", "lt"])
+    p.add_argument("--prune-criterion", choices=["magnitude", "hardware"],
+                   help="what goes first: smallest |w|, or lowest |w| per adder-graph cost (signed digits x input bits)")
     p.add_argument("--iterations", type=_checked(_int_in(0, 1000), "--iterations"),
                    help="pruning iterations after the first training")
     p.add_argument("--target-sparsity", type=float)
@@ -359,6 +361,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float)
     p.add_argument("--bn", action=argparse.BooleanOptionalAction, default=None)
     p.add_argument("--l1", type=float, help="L1 penalty lambda on the weights")
+    p.add_argument("--l1-weighting", choices=["uniform", "hardware"], help="hardware: each |w| weighted by its cost")
     p.add_argument("--seed", type=int)
     p.add_argument("--split-seed", type=int)
     p.add_argument("--folds", type=int, help="k-fold cross-validation over train+validation")

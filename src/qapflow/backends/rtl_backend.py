@@ -80,22 +80,33 @@ def _thresholds(acc, layer: IntLayer):
     return FixedVariableArray(np.array(out, dtype=object), acc.solver_options, hwconf=acc.hwconf)
 
 
-def trace_int_model(im: IntModel):
-    """The IntModel as a da4ml combinational logic (CombLogic)."""
-    from da4ml.trace import FixedVariableArray, comb_trace
+def input_array(im: IntModel):
+    """The IntModel's input as da4ml fixed-point variables (its grid's sign, integer and fraction bits)."""
+    from da4ml.trace import FixedVariableArray
 
     n_in = im.layers[0].weight.shape[1]
     spec = im.input
-    inp = FixedVariableArray.from_kif(np.full(n_in, int(spec.signed)), np.full(n_in, spec.bits - int(spec.signed) + spec.exp),
-                                      np.full(n_in, -spec.exp))
+    return FixedVariableArray.from_kif(np.full(n_in, int(spec.signed)),
+                                       np.full(n_in, spec.bits - int(spec.signed) + spec.exp), np.full(n_in, -spec.exp))
+
+
+def trace_layer(x, layer: IntLayer):
+    """One dense layer on traced inputs: constant-matrix product, bias, activation."""
+    weights = layer.weight.T.astype(np.float64) * 2.0**layer.weight_exp  # [in, out], exact
+    acc = x @ weights + layer.bias.astype(np.float64) * 2.0**layer.acc_exp
+    if layer.thresholds is not None:
+        return _thresholds(acc, layer)
+    return _requantize(acc, layer) if layer.act is not None else acc
+
+
+def trace_int_model(im: IntModel):
+    """The IntModel as a da4ml combinational logic (CombLogic)."""
+    from da4ml.trace import comb_trace
+
+    inp = input_array(im)
     x = inp
     for layer in im.layers:
-        weights = layer.weight.T.astype(np.float64) * 2.0**layer.weight_exp  # [in, out], exact
-        acc = x @ weights + layer.bias.astype(np.float64) * 2.0**layer.acc_exp
-        if layer.thresholds is not None:
-            x = _thresholds(acc, layer)
-        else:
-            x = _requantize(acc, layer) if layer.act is not None else acc
+        x = trace_layer(x, layer)
     return comb_trace(inp, x)
 
 

@@ -13,6 +13,7 @@ from qapflow.nn.spec import ModelSpec
 from qapflow.train.trainer import TrainConfig
 
 PRUNE_METHODS = ("none", "ft", "lt")
+PRUNE_CRITERIA = ("magnitude", "hardware")
 # in which order to prune and quantize (Zhang et al. 2021): QAT then iterative pruning (the
 # paper's QAP), iterative pruning in float then QAT of each pruned model, or both in one training
 SCHEDULES = ("quantize-then-prune", "prune-then-quantize", "joint")
@@ -24,6 +25,9 @@ class RunConfig:
     model: ModelSpec = field(default_factory=ModelSpec)
     train: TrainConfig = field(default_factory=TrainConfig)
     prune: str = "none"
+    # what pruning removes first: the smallest |w| (the paper's), or the lowest |w| per unit of
+    # adder-graph cost (train/hardware_cost.py)
+    prune_criterion: str = "magnitude"
     iterations: int | None = None
     target_sparsity: float | None = None
     fold_bn: bool = True  # fixed-point models with BN: fold it and fine-tune for deployment
@@ -43,6 +47,8 @@ class RunConfig:
             raise QapflowError(f"schedule {self.schedule}: needs quantized layers (bits below 32)")
         if self.schedule == "joint" and (self.prune != "ft" or self.target_sparsity is None):
             raise QapflowError("schedule joint: give prune: ft and target_sparsity (one training reaches it)")
+        if self.prune_criterion not in PRUNE_CRITERIA:
+            raise QapflowError(f"prune_criterion: unknown {self.prune_criterion!r}; use one of {PRUNE_CRITERIA}")
         if self.prune not in PRUNE_METHODS:
             raise QapflowError(f"prune: unknown method {self.prune!r}; use one of {PRUNE_METHODS}")
         if self.prune != "none" and self.iterations is None and self.target_sparsity is None:

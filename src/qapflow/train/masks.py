@@ -40,10 +40,10 @@ class PruneMasks:
     def pruned(self) -> int:
         return sum(int((~m).sum()) for m in self.masks)
 
-    def prune_smallest(self, model: nn.Module, count: int) -> "PruneMasks":
-        """New masks with the `count` smallest-magnitude surviving weights of the whole
-        model (one global ranking across layers, not per layer) removed as well."""
-        weights = [lin.weight.detach().abs() for lin in model.linears]
+    def prune_smallest(self, model: nn.Module, count: int, scores: list[torch.Tensor] | None = None) -> "PruneMasks":
+        """New masks with the `count` surviving weights of lowest score (default: magnitude) of the
+        whole model (one global ranking across layers, not per layer) removed as well."""
+        weights = scores if scores is not None else [lin.weight.detach().abs() for lin in model.linears]
         alive = torch.cat([w[m] for w, m in zip(weights, self.masks)])
         if count <= 0:
             return PruneMasks([m.clone() for m in self.masks])

@@ -27,6 +27,7 @@ from qapflow.nn.spec import FLOAT_BITS
 from qapflow.train.bn_fold import fold_batch_norm
 from qapflow.train.checkpoint import load_checkpoint, save_checkpoint
 from qapflow.train.config import RunConfig
+from qapflow.train.hardware_cost import pruning_scores
 from qapflow.train.masks import PruneMasks
 from qapflow.train.schedule import prune_count, target_sparsities
 from qapflow.train.summary import summarize_run
@@ -48,11 +49,12 @@ def trained_spec(cfg: RunConfig):
     return cfg.model
 
 
-def joint_pruning(model, masks: PruneMasks, target: float, ramp_epochs: int):
-    """Before each epoch, prune (by magnitude, globally) to target x (epoch + 1) / ramp_epochs."""
+def joint_pruning(model, masks: PruneMasks, target: float, ramp_epochs: int, criterion: str = "magnitude"):
+    """Before each epoch, prune (globally, by `criterion`) to target x (epoch + 1) / ramp_epochs."""
     def on_epoch(epoch: int) -> None:
         sparsity = target * min(1.0, (epoch + 1) / ramp_epochs)
-        masks.masks = masks.prune_smallest(model, prune_count(masks.total, masks.pruned, sparsity)).masks
+        masks.masks = masks.prune_smallest(model, prune_count(masks.total, masks.pruned, sparsity),
+                                            pruning_scores(model, criterion)).masks
         masks.apply(model)
     return on_epoch
 
@@ -140,14 +142,15 @@ def run_chain(out: Path, cfg: RunConfig, arrays, train_idx, val_idx, test_idx, s
         it_dir.mkdir(exist_ok=True)
         start = time.time()
         if it > 0:
-            masks = masks.prune_smallest(model, prune_count(masks.total, masks.pruned, target))
+            masks = masks.prune_smallest(model, prune_count(masks.total, masks.pruned, target),
+                                         pruning_scores(model, cfg.prune_criterion))
             if cfg.prune == "lt":  # rewind every parameter to its initial value
                 model.load_state_dict(init_state)
         masks.apply(model)
         train_cfg = dataclasses.replace(cfg.train, seed=seed + it)
         if cfg.schedule == "joint":
             history = train(model, masks, data, train_cfg, progress, desc=f"{out.name}/joint",
-                            on_epoch=joint_pruning(model, masks, target, cfg.joint_ramp_epochs),
+                            on_epoch=joint_pruning(model, masks, target, cfg.joint_ramp_epochs, cfg.prune_criterion),
                             track_from=cfg.joint_ramp_epochs - 1)
         else:
             history = train(model, masks, data, train_cfg, progress, desc=f"{out.name}/iter {it}")

@@ -13,6 +13,8 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from qapflow.common.errors import QapflowError
+from qapflow.train.hardware_cost import hardware_l1_penalty
 from qapflow.train.masks import PruneMasks
 
 
@@ -26,13 +28,22 @@ class TrainConfig:
     batch_size: int = 1024
     lr: float = 1e-3
     l1: float = 0.0
+    # uniform: lambda * sum |w|; hardware: each |w| weighted by its adder-graph cost
+    # (train/hardware_cost.py: signed digits x input bits)
+    l1_weighting: str = "uniform"
     seed: int = 0
+
+    def __post_init__(self):
+        if self.l1_weighting not in ("uniform", "hardware"):
+            raise QapflowError(f"l1_weighting: unknown {self.l1_weighting!r}; use uniform or hardware")
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-def l1_penalty(model: nn.Module) -> torch.Tensor:
+def l1_penalty(model: nn.Module, weighting: str = "uniform") -> torch.Tensor:
+    if weighting == "hardware":
+        return hardware_l1_penalty(model)
     return sum(lin.weight.abs().sum() for lin in model.linears)
 
 
@@ -79,7 +90,7 @@ def train(model: nn.Module, masks: PruneMasks, data: dict[str, torch.Tensor], cf
             running += loss.item()
             batches += 1
             if cfg.l1:
-                loss = loss + cfg.l1 * l1_penalty(model)
+                loss = loss + cfg.l1 * l1_penalty(model, cfg.l1_weighting)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             masks.mask_grads(model)
