@@ -26,14 +26,17 @@ import numpy as np
 
 # name: (model settings, the iterations to synthesize; None: all). Widths from 16-8-8 to the
 # paper's 64-32-32, 3 to 8 bits, inputs of 6 to 16 bits: a span of about 300 to 20,000 LUTs.
+# FT to 95%: iterations 2, 4, 7, 8, 9 are 20, 40, 70, 80, 90% of the weights pruned; past 90% the
+# low-bit models collapse to constant outputs (0 LUTs), which are left out of the fit
 RUNS = {
-    "w64_b6_in16": ({"widths": [64, 32, 32], "bits": 6}, [3, 4]),
-    "w32_b4_in8": ({"widths": [32, 16, 16], "bits": 4, "input_bits": 8, "input_int": 4}, None),
-    "w16_b3_in6": ({"widths": [16, 8, 8], "bits": 3, "input_bits": 6, "input_int": 3}, None),
+    "w64_b6_in16": ({"widths": [64, 32, 32], "bits": 6}, [7, 8, 9]),
+    "w32_b4_in8": ({"widths": [32, 16, 16], "bits": 4, "input_bits": 8, "input_int": 4}, [2, 4, 7, 9]),
+    "w16_b3_in6": ({"widths": [16, 8, 8], "bits": 3, "input_bits": 6, "input_int": 3}, [0, 2, 4, 7]),
     "w24_mixed_in10": ({"widths": [24, 12, 12], "bits": [5, 4, 4, 6], "input_bits": 10, "input_int": 5,
-                        "act_bits": 5}, None),
-    "w48_b3_in8": ({"widths": [48, 24, 24], "bits": 3, "input_bits": 8, "input_int": 4, "act_bits": 4}, [1, 2, 3, 4]),
-    "w16_b8_in12": ({"widths": [16, 16, 16], "bits": 8, "input_bits": 12, "input_int": 5, "act_bits": 6}, None),
+                        "act_bits": 5}, [2, 4, 7, 9]),
+    "w48_b3_in8": ({"widths": [48, 24, 24], "bits": 3, "input_bits": 8, "input_int": 4, "act_bits": 4}, [2, 4, 7, 8]),
+    "w16_b8_in12": ({"widths": [16, 16, 16], "bits": 8, "input_bits": 12, "input_int": 5, "act_bits": 6},
+                    [0, 2, 4, 7, 9]),
 }
 
 
@@ -51,7 +54,7 @@ def run_one(name: str, data: str, out: str, jets: int, epochs: int) -> list[dict
     torch.set_num_threads(1)
     settings, iterations = RUNS[name]
     run_dir, cmp_dir = Path(out) / name / "run", Path(out) / name / "compare"
-    cfg = RunConfig(data=data, model=ModelSpec(**settings), prune="ft", target_sparsity=0.95, iterations=4,
+    cfg = RunConfig(data=data, model=ModelSpec(**settings), prune="ft", target_sparsity=0.95,
                     max_jets=jets, train=TrainConfig(max_epochs=epochs, patience=3, batch_size=512), fold_epochs=2)
     run_qap(cfg, run_dir, resume=(run_dir / "config.json").exists(), progress=False)
     start = time.time()
@@ -87,7 +90,7 @@ def main() -> None:
     parser.add_argument("data")
     parser.add_argument("out")
     parser.add_argument("--jets", type=int, default=20_000, help="jets per training (first N of the file)")
-    parser.add_argument("--epochs", type=int, default=15)
+    parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--family", default="xc7")
     parser.add_argument("--write", action="store_true", help="write the package's cost_calibration.json")
@@ -102,6 +105,11 @@ def main() -> None:
     bad = [r["model"] for r in rows if r["mismatches"]]
     if bad:
         raise SystemExit(f"simulation mismatches in {bad}: not calibrating on inexact designs")
+    write_json(Path(args.out) / "calibration_rows.json", rows)
+    constant = [r["model"] for r in rows if r["LUT"] == 0]
+    if constant:  # a network pruned to constant outputs is no design to calibrate on
+        print(f"left out (constant outputs, 0 LUTs): {', '.join(constant)}")
+    rows = [r for r in rows if r["LUT"] > 0]
     cal = fit_calibration(rows, args.family)
     lut_loo, ff_loo = leave_one_out(rows, args.family)
     cal["lut"]["leave_one_out_error_percent"] = {"median": float(np.median(lut_loo)), "worst": float(max(lut_loo))}
@@ -127,7 +135,6 @@ def main() -> None:
     yosys_s = np.mean([r["yosys_seconds"] for r in rows])
     print(f"time per model: cost model {model_s:.3f} s, Yosys {yosys_s:.1f} s (ratio {yosys_s / model_s:,.0f})")
     out = Path(args.out)
-    write_json(out / "calibration_rows.json", rows)
     write_json(out / "calibration.json", cal)
     if args.write:
         shutil.copyfile(out / "calibration.json", CALIBRATION_FILE)

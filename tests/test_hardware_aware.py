@@ -143,3 +143,87 @@ def test_the_hardware_l1_penalty_weights_each_weight_by_its_cost():
         expected += bits * (2 * 7 / 8 + (lin.weight.numel() - 1) * 1 / 8)
     assert float(l1_penalty(model, "hardware")) == pytest.approx(expected, rel=1e-6)
     assert float(l1_penalty(model, "uniform")) != pytest.approx(expected, rel=1e-2)
+
+
+def test_the_hardware_search_runs_in_smoke_size_and_verifies_its_front(tmp_path):
+    """flows/hardware_search.yaml --smoke: float model, a synthesized QAP sweep, Ax BO of accuracy
+    against the cost model's LUTs, the front verified (RTL + hls4ml exact, Yosys), the report."""
+    import csv
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    pytest.importorskip("pythia8mc")
+    pytest.importorskip("ax")
+    flow = Path(__file__).resolve().parents[1] / "flows" / "hardware_search.yaml"
+    done = subprocess.run([sys.executable, "-m", "qapflow.cli", "run", str(flow), "--smoke", "--quiet"],
+                          cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    work = tmp_path / "runs" / "hardware_search_smoke"
+    record = json.loads((work / "study.json").read_text())
+    assert not record["failures"]
+    trials = json.loads((work / "bo" / "hardware" / "trials.json").read_text())
+    assert len(trials) == 3 and all(t["status"] == "done" and t["outcome"]["luts"] > 0 for t in trials)
+    verified = json.loads((work / "bo" / "hardware" / "verified.json").read_text())
+    assert verified and all(v["mismatches_rtl"] == 0 and v["mismatches_hls4ml"] == 0 and v["DSP"] == 0
+                            and v["sim_samples_rtl"] == 500 and v["sim_samples_hls4ml"] == 500 for v in verified)
+    assert all(v["latency_estimate"] == v["latency_cycles"] for v in verified)  # cost model vs Verilator
+    # the front: more LUTs buy more accuracy
+    luts = [v["LUT_estimate"] for v in verified]
+    assert luts == sorted(luts)
+    sweep = list(csv.DictReader((work / "sweeps" / "qap6" / "verified.csv").open()))
+    assert len(sweep) == 1 and int(sweep[0]["LUT"]) > 0
+    report = (work / "report" / "hardware.md").read_text()
+    assert "smallest_within_margin" in report and (work / "report" / "hardware_front.png").stat().st_size > 1000
+
+
+@pytest.fixture(scope="module")
+def small_rtl_projects(narrow_model, generated_jets_file, tmp_path_factory):
+    """Three small RTL projects: the narrow model, and two more trained here (Yosys-synthesized)."""
+    from qapflow.synth.yosys import run_yosys
+
+    root = tmp_path_factory.mktemp("costs")
+    models = [narrow_model / "m.onnx"]
+    for name, spec in (("w12_b4", dict(widths=[12, 8, 8], bits=4, input_bits=8, input_int=4)),
+                       ("w24_b3", dict(widths=[24, 12, 8], bits=3, input_bits=6, input_int=3, act_bits=3))):
+        cfg = RunConfig(data=str(generated_jets_file), model=ModelSpec(**spec), prune="ft", target_sparsity=0.7,
+                        iterations=1, train=TrainConfig(max_epochs=3, patience=2, batch_size=256), fold_epochs=1,
+                        max_jets=3000)
+        run_qap(cfg, root / name, progress=False)
+        export_checkpoint(root / name / "iter_001", root / f"{name}.onnx")
+        models.append(root / f"{name}.onnx")
+    projects = []
+    for model in models:
+        prj = root / f"prj_{model.stem}"
+        compile_rtl(model, prj)
+        projects.append((prj, run_yosys(prj, "xc7")))
+    return projects
+
+
+def test_the_cost_model_is_within_its_stated_error_on_small_models(small_rtl_projects):
+    from qapflow.intmodel.model import IntModel
+    from qapflow.synth.cost_model import estimate, load_calibration
+
+    calibration = load_calibration()
+    assert calibration["models"] >= 20
+    for prj, resources in small_rtl_projects:
+        est = estimate(IntModel.load(prj / "int_model.json"), calibration)
+        assert est["figures"]["seconds"] < 1.0 and est["DSP"] == resources["DSP"] == 0
+        lut_error = abs(est["LUT"] - resources["LUT"]) / resources["LUT"] * 100
+        ff_error = abs(est["FF"] - resources["FF"]) / resources["FF"] * 100
+        assert lut_error <= est["error"]["LUT"]["worst"], (prj.name, est["LUT"], resources["LUT"])
+        assert ff_error <= est["error"]["FF"]["worst"], (prj.name, est["FF"], resources["FF"])
+        project = json.loads((prj / "qapflow_project.json").read_text())
+        assert est["latency_cycles"] == project["pipeline_stages"]
+        assert sum(layer["LUT"] for layer in est["layers"]) == pytest.approx(est["LUT"], abs=len(est["layers"]))
+
+
+def test_a_wrong_calibration_breaks_the_stated_error(small_rtl_projects):
+    from qapflow.intmodel.model import IntModel
+    from qapflow.synth.cost_model import estimate, load_calibration
+
+    calibration = load_calibration()
+    wrong = {**calibration, "lut": {**calibration["lut"], "per_cost": calibration["lut"]["per_cost"] * 1.5}}
+    prj, resources = small_rtl_projects[0]
+    est = estimate(IntModel.load(prj / "int_model.json"), wrong)
+    assert abs(est["LUT"] - resources["LUT"]) / resources["LUT"] * 100 > calibration["lut"]["error_percent"]["worst"]

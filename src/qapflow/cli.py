@@ -83,9 +83,9 @@ def _report(args) -> None:
     from qapflow.report.plots import report_runs
 
     if len(args.runs) == 1 and (Path(args.runs[0]) / "study.json").exists():  # a study's workdir
-        from qapflow.report.paper import write_paper_report
+        from qapflow.report.study import write_study_report
 
-        for path in write_paper_report(args.runs[0]):
+        for path in write_study_report(args.runs[0]):
             print(f"wrote {path}")
         return
     if args.out is None:
@@ -232,7 +232,8 @@ def _compare(args) -> None:
         print("  ".join("-" if row[c] is None else (f"{row[c]:.4g}" if isinstance(row[c], float) else str(row[c]))
                         for c in COLUMNS))
     print(f"Pearson r(BOPs, LUTs) = {summary['pearson_bops_luts']}, "
-          f"r(qonnx BOPs, LUTs) = {summary['pearson_qonnx_bops_luts']}"
+          f"r(qonnx BOPs, LUTs) = {summary['pearson_qonnx_bops_luts']}, "
+          f"r(cost-model LUTs, LUTs) = {summary['pearson_cost_model_luts']}"
           + (f" ({summary['pearson_caveat']})" if summary.get("pearson_caveat") else ""))
     print(f"wrote {args.out}/compare.csv, compare.json")
 

@@ -36,3 +36,9 @@ def write_json(path: str | os.PathLike, data) -> None:
     """Write `data` as indented JSON, atomically."""
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def write_text(path: str | os.PathLike, text: str) -> None:
+    """Write `text`, atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)

@@ -22,8 +22,8 @@ from qapflow.common.hashing import file_digest
 from qapflow.export.qonnx_export import export_checkpoint, read_manifest, resolve_checkpoint
 
 COLUMNS = ("iteration", "sparsity", "accuracy", "bops", "bops_float_input", "qonnx_bops", "nonzero_weights",
-           "LUT", "FF", "CARRY", "DSP", "BRAM", "latency_cycles", "cycles_per_inference", "sim_samples",
-           "sim_mismatches")
+           "LUT_estimate", "FF_estimate", "latency_estimate", "LUT", "FF", "CARRY", "DSP", "BRAM", "latency_cycles",
+           "cycles_per_inference", "sim_samples", "sim_mismatches")
 
 
 # FINN's python mode runs one sample at a time; the RTL simulation takes every sample
@@ -115,6 +115,7 @@ def compare_iteration(it_dir: Path, out: Path, backend: str, data_file, n: int, 
             resources = {}
     metrics = json.loads((it_dir / "metrics.json").read_text())
     cycles, latency = cycles_and_latency(backend, sim, resources)
+    estimate = _cost_estimate(prj)
     return {
         "iteration": metrics["iteration"],
         "sparsity": manifest["sparsity"]["overall"],
@@ -123,6 +124,9 @@ def compare_iteration(it_dir: Path, out: Path, backend: str, data_file, n: int, 
         "bops_float_input": manifest["bops_float_input"],
         "qonnx_bops": manifest["qonnx_inference_cost"]["bops"],
         "nonzero_weights": project["nonzero_weights"],
+        "LUT_estimate": estimate["LUT"],
+        "FF_estimate": estimate["FF"],
+        "latency_estimate": estimate["latency_cycles"],
         "LUT": resources.get("LUT"),
         "FF": resources.get("FF"),
         "CARRY": resources.get("CARRY"),
@@ -134,6 +138,14 @@ def compare_iteration(it_dir: Path, out: Path, backend: str, data_file, n: int, 
         "sim_mismatches": (sim.get("mismatches_vs_int_model") or 0) + (sim.get("mismatches_vs_pytorch") or 0)
         + (sim.get("qonnx", {}).get("quantizer_mismatches") or 0),
     }
+
+
+def _cost_estimate(prj: Path) -> dict:
+    """The cost model's figures for the RTL path of the project's IntModel (synth/cost_model.py)."""
+    from qapflow.intmodel.model import IntModel
+    from qapflow.synth.cost_model import estimate
+
+    return estimate(IntModel.load(prj / "int_model.json"))
 
 
 def pearson(x, y) -> float | None:
@@ -153,9 +165,10 @@ def plot(rows: list[dict], out: Path, backend: str) -> list[Path]:
     paths = []
     if not have:
         return paths
-    fig, axes = plt.subplots(1, 3, figsize=(14, 4))
+    fig, axes = plt.subplots(1, 4, figsize=(18, 4))
     for ax, (key, label) in zip(axes, (("bops", "BOPs (paper formula)"), ("qonnx_bops", "BOPs (qonnx)"),
-                                       ("nonzero_weights", "non-zero weights"))):
+                                       ("nonzero_weights", "non-zero weights"),
+                                       ("LUT_estimate", "cost-model LUTs (RTL path)"))):
         ax.plot([r[key] for r in have], [r["LUT"] for r in have], "o-")
         for r in have:
             ax.annotate(f"{r['sparsity']:.0%}", (r[key], r["LUT"]), fontsize=7)
@@ -197,6 +210,7 @@ def compare_run(run_dir, out, backend: str = "rtl", iterations: list[int] | None
         "pearson_qonnx_bops_luts": pearson([r["qonnx_bops"] for r in with_luts], [r["LUT"] for r in with_luts]),
         "luts_source": LUTS_SOURCE[backend],
         "pearson_points": len(with_luts),
+        "pearson_cost_model_luts": pearson([r["LUT_estimate"] for r in with_luts], [r["LUT"] for r in with_luts]),
     }
     if len(with_luts) < 3:
         summary["pearson_caveat"] = (f"from {len(with_luts)} points: any two distinct points give r = +-1; "

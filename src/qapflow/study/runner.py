@@ -99,7 +99,13 @@ class StudyRunner:
         say(f"[study] executor: {self.executor}"
             + (f" at {self.ray_address}" if self.executor == "ray" and self.ray_address else
                f" ({self.workers} workers)" if self.executor == "pool" else " (local instance)"))
-        self.run_batch(grid_trials(self.study), "sweeps")
+        grid = grid_trials(self.study)
+        results = self.run_batch(grid, "sweeps")
+        for name, sweep in self.study.sweeps.items():
+            if sweep.synthesize is not None:
+                from qapflow.study.hardware import synthesize_sweep
+
+                synthesize_sweep(self, name, sweep, [r for t, r in zip(grid, results) if t.group == name])
         if self.study.ptq is not None:
             self.run_batch(self.ptq_trials(), "PTQ")
         if self.study.bo:
@@ -116,9 +122,9 @@ class StudyRunner:
         write_json(self.work / "study.json", record)
         write_summary(self.work, record["trials"])
         if self.study.report:
-            from qapflow.report.paper import write_paper_report
+            from qapflow.report.study import write_study_report
 
-            record["report"] = [str(p) for p in write_paper_report(self.work)]
+            record["report"] = [str(p) for p in write_study_report(self.work)]
         return record
 
 

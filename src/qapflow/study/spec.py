@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from qapflow.common.errors import QapflowError
 from qapflow.common.hashing import settings_digest
@@ -36,13 +36,44 @@ class StudyData(Strict):
     recipe: str = "hls4ml-lhc-jets"
 
 
+class Verify(Strict):
+    """Designs put through the open hardware path: export, RTL with Verilator and Yosys, hls4ml
+    C simulation (study/hardware.py)."""
+
+    samples: int = Field(10_000, ge=1)  # simulated test jets per design and backend
+    family: Literal["xc7", "xcup", "xcu"] = "xc7"
+    min_sparsity: float = Field(0.0, ge=0.0, lt=1.0)  # a sweep's iterations below it are not synthesized
+
+
 class Sweep(Strict):
     base: dict[str, Any] = {}
     grid: dict[str, list[Any]] = {}
+    synthesize: Verify | None = None  # every iteration of every trial through the hardware path
+
+
+class SearchParam(Strict):
+    """A BO parameter: an integer or float range (min, max), or a list of choices."""
+
+    min: float | None = None
+    max: float | None = None
+    type: Literal["int", "float"] = "int"
+    choices: list[Any] | None = None
+
+    @model_validator(mode="after")
+    def _range_or_choices(self):
+        if (self.choices is None) == (self.min is None or self.max is None):
+            raise ValueError("give min and max, or choices")
+        if self.choices is None and self.min >= self.max:
+            raise ValueError(f"min {self.min} must be below max {self.max}")
+        return self
 
 
 class BayesOpt(Strict):
-    objective: Literal["val_loss", "accuracy_bops"] = "val_loss"
+    objective: Literal["val_loss", "accuracy_bops", "accuracy_luts"] = "val_loss"
+    # dotted RunConfig keys, list items by index (model.bits.0); empty: the hidden widths w1-w3
+    space: dict[str, SearchParam] = {}
+    # accuracy_luts: the Pareto front (estimated LUTs, every iteration of every trial) verified
+    verify: Verify | None = None
     trials: int = Field(20, ge=1)
     initial_trials: int = Field(5, ge=1)  # Sobol points before the Gaussian-process model
     width_min: int = Field(1, ge=1)
@@ -67,21 +98,35 @@ class StudyFile(Strict):
     sweeps: dict[str, Sweep] = {}
     bo: dict[str, BayesOpt] = {}
     ptq: PostTraining | None = None
-    report: bool = False  # the paper's Figures 2-7 and Table 1 (report/paper.py) after the trials
+    # after the trials: the paper's Figures 2-7 and Table 1 (report/paper.py) for a study with the
+    # precision sweep, the hardware front (report/hardware.py) for one that verified designs
+    report: bool = False
     smoke: dict[str, Any] | None = None
 
 
 def set_dotted(config: dict, key: str, value) -> dict:
-    """config with `a.b.c` set to value (a copy)."""
+    """config with `a.b.c` set to value (a copy); `a.b.0` sets item 0 of the list a.b."""
     out = copy.deepcopy(config)
-    node = out
     *parents, last = key.split(".")
+    if last.isdigit():  # a list item: the list must be in the base configuration
+        *parents, name = parents
+        holder = _node(out, parents, key)
+        if not isinstance(holder.get(name), list) or int(last) >= len(holder[name]):
+            raise QapflowError(f"{key}: set {'.'.join([*parents, name])} to a list of at least "
+                               f"{int(last) + 1} items in the base")
+        holder[name][int(last)] = value
+    else:
+        _node(out, parents, key)[last] = value
+    return out
+
+
+def _node(config: dict, parents: list[str], key: str) -> dict:
+    node = config
     for part in parents:
         node = node.setdefault(part, {})
         if not isinstance(node, dict):
             raise QapflowError(f"{key}: {part} is not a mapping")
-    node[last] = value
-    return out
+    return node
 
 
 def load_study(path, smoke: bool = False) -> StudyFile:

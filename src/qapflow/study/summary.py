@@ -23,6 +23,6 @@ def final_row(result: dict) -> dict:
 
 
 def write_summary(work: Path, results: list[dict]) -> tuple[Path, Path]:
-    rows = [final_row(r) for r in sorted(results, key=lambda r: (r["group"], r["label"]))]
+    rows = [final_row(r) for r in sorted(results, key=lambda r: (r["group"], r["label"])) if "summary" in r]
     csv_path, md_path = write_csv_and_markdown(rows, COLUMNS, Path(work) / "summary.csv", Path(work) / "summary.md")
     return csv_path, md_path

@@ -42,6 +42,10 @@ def execute_trial(payload: dict) -> dict:
     try:
         if payload["kind"] == "qap":
             outcome = _run_qap_trial(payload, folder)
+        elif payload["kind"] == "verify":
+            from qapflow.study.hardware import run_verify_trial
+
+            outcome = run_verify_trial(payload, folder)
         elif payload["kind"] == "ptq":
             from qapflow.study.ptq import run_ptq_trial
 
@@ -67,7 +71,12 @@ def _run_qap_trial(payload: dict, folder: Path) -> dict:
 
     cfg = RunConfig.from_dict({**payload["config"], "data": payload["data"]}, payload["label"])
     summary = run_qap(cfg, folder, resume=True, progress=False)
-    return {"summary": summary, "val_loss": best_val_loss(folder)}
+    outcome = {"summary": summary, "val_loss": best_val_loss(folder)}
+    if payload.get("extra", {}).get("cost_model"):
+        from qapflow.study.hardware import estimate_iterations
+
+        outcome["hardware"] = estimate_iterations(folder)
+    return outcome
 
 
 def best_val_loss(folder: Path) -> float | None:

@@ -9,7 +9,7 @@ its median and worst error on the models it was fitted on):
 
     LUT ~ lut_per_cost * da4ml cost + lut_offset
     FF  ~ ff_per_bit * (pipeline register bits) + ff_offset
-    latency (cycles) = pipeline stages + 1 (the input register), as Verilator measures
+    latency (cycles) = da4ml's pipeline stages, as Verilator measures them (from input valid to output valid)
 
 No synthesis, no Verilog: well under a second for the jet tagger (`benchmarks/calibrate_cost_model.py`
 prints the time per model).
@@ -83,7 +83,7 @@ def apply_calibration(figures: dict, calibration: dict) -> dict:
         "LUT": round(luts),
         "FF": round(ff["per_bit"] * figures["register_bits"] + ff["offset"]),
         "DSP": 0,
-        "latency_cycles": figures["pipeline_stages"] + 1,
+        "latency_cycles": figures["pipeline_stages"],
         "layers": [{**layer, "LUT": round(share * layer["da4ml_cost"])} for layer in figures["layers"]],
         "error": {"LUT": lut["error_percent"], "FF": ff["error_percent"],
                   "fitted_on": calibration["models"], "family": calibration["family"]},

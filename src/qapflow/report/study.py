@@ -1,0 +1,30 @@
+"""A study's report, by what the study holds: the paper's figures and Table 1 (report/paper.py)
+when it has the precision sweep, the hardware front (report/hardware.py) when it verified designs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from qapflow.common.errors import QapflowError
+
+
+def write_study_report(work) -> list[Path]:
+    work = Path(work)
+    record_path = work / "study.json"
+    if not record_path.exists():
+        raise QapflowError(f"{work}: not a study folder (no study.json)")
+    groups = {r["group"] for r in json.loads(record_path.read_text())["trials"]}
+    paths: list[Path] = []
+    if "precision" in groups:
+        from qapflow.report.paper import write_paper_report
+
+        paths += write_paper_report(work)
+    if any(work.glob("sweeps/*/verified.json")) or any(work.glob("bo/*/verified.json")):
+        from qapflow.report.hardware import write_hardware_report
+
+        paths += write_hardware_report(work)
+    if not paths:
+        raise QapflowError(f"{record_path}: nothing to report: the paper's figures need the precision sweep "
+                           "(flows/paper.yaml), the hardware front verified designs (flows/hardware_search.yaml)")
+    return paths
