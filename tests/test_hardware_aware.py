@@ -149,17 +149,12 @@ def test_the_hardware_search_runs_in_smoke_size_and_verifies_its_front(tmp_path)
     """flows/hardware_search.yaml --smoke: float model, a synthesized QAP sweep, Ax BO of accuracy
     against the cost model's LUTs, the front verified (RTL + hls4ml exact, Yosys), the report."""
     import csv
-    import subprocess
-    import sys
-    from pathlib import Path
+
+    from tests.test_study import run_smoke
 
     pytest.importorskip("pythia8mc")
     pytest.importorskip("ax")
-    flow = Path(__file__).resolve().parents[1] / "flows" / "hardware_search.yaml"
-    done = subprocess.run([sys.executable, "-m", "qapflow.cli", "run", str(flow), "--smoke", "--quiet"],
-                          cwd=tmp_path, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr[-3000:]
-    work = tmp_path / "runs" / "hardware_search_smoke"
+    work = run_smoke(tmp_path, "hardware_search")
     record = json.loads((work / "study.json").read_text())
     assert not record["failures"]
     trials = json.loads((work / "bo" / "hardware" / "trials.json").read_text())

@@ -152,14 +152,19 @@ def test_bo_gives_a_trial_table_and_pareto_front_and_resumes(generated_jets_file
     assert (tmp_path / "work" / records[-1]["folder"] / "result.json").exists()
 
 
-def test_the_papers_study_runs_in_smoke_size_and_writes_every_figure_and_table1(tmp_path):
-    pytest.importorskip("pythia8mc")
-    pytest.importorskip("ax")
-    flow = Path(__file__).resolve().parents[1] / "flows" / "paper.yaml"
+def run_smoke(tmp_path, flow_name: str) -> Path:
+    """`qapflow run flows/FLOW.yaml --smoke` in tmp_path; its workdir."""
+    flow = Path(__file__).resolve().parents[1] / "flows" / f"{flow_name}.yaml"
     done = subprocess.run([sys.executable, "-m", "qapflow.cli", "run", str(flow), "--smoke", "--quiet"],
                           cwd=tmp_path, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-3000:]
-    work = tmp_path / "runs" / "paper_smoke"
+    return tmp_path / "runs" / f"{flow_name}_smoke"
+
+
+def test_the_papers_study_runs_in_smoke_size_and_writes_every_figure_and_table1(tmp_path):
+    pytest.importorskip("pythia8mc")
+    pytest.importorskip("ax")
+    work = run_smoke(tmp_path, "paper")
     record = json.loads((work / "study.json").read_text())
     assert not record["failures"] and len(record["trials"]) == 22
     report = work / "report"

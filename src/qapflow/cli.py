@@ -104,6 +104,14 @@ def _export(args) -> None:
     print(f"BOPs: paper formula {manifest['bops']:,.0f} (float-input convention "
           f"{manifest['bops_float_input']:,.0f}); qonnx inference_cost {qonnx['bops']:,.0f} "
           f"({qonnx['macs']:,.0f} MACs; no accumulation term)")
+    if args.fold:
+        from qapflow.synth.cost_model import estimate_model_file
+
+        est = estimate_model_file(args.out)
+        err = est["error"]["LUT"]
+        print(f"cost model (RTL path, Yosys {est['error']['family']}): about {est['LUT']:,} LUTs "
+              f"(median error {err['median']:.0f}%, worst {err['worst']:.0f}%), {est['FF']:,} FFs, "
+              f"{est['latency_cycles']} cycles, no DSPs")
 
 
 def _compile(args) -> None:

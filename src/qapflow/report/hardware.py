@@ -22,6 +22,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from qapflow.common.atomic import write_json, write_text  # noqa: E402
 from qapflow.common.errors import QapflowError  # noqa: E402
 from qapflow.report.plots import save_figure  # noqa: E402
+from qapflow.study.summary import read_study_trials  # noqa: E402
 
 MARGIN = 0.01  # "within 1 point of the float model's accuracy"
 REFERENCE_SPARSITY = 0.8
@@ -117,10 +118,7 @@ def _markdown(summary: dict) -> str:
 
 def write_hardware_report(work) -> list[Path]:
     work = Path(work)
-    record_path = work / "study.json"
-    if not record_path.exists():
-        raise QapflowError(f"{work}: not a study folder (no study.json)")
-    results = json.loads(record_path.read_text())["trials"]
+    results = read_study_trials(work)
     sweeps, fronts = _verified(work, "sweeps"), _verified(work, "bo")
     if not sweeps and not fronts:
         raise QapflowError(f"{work}: no verified designs (sweeps with `synthesize:` or BO with `verify:`)")

@@ -10,7 +10,6 @@ the numbers plotted in paper_report.json.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import matplotlib
@@ -23,6 +22,7 @@ from qapflow.common.errors import QapflowError  # noqa: E402
 from qapflow.report.plots import errorbar, save_figure, draw_loss, metrics_vs_bops, roc  # noqa: E402
 from qapflow.report.ordering import write_ordering_report  # noqa: E402
 from qapflow.report.table1 import table1_rows, write_table1  # noqa: E402
+from qapflow.study.summary import read_study_trials  # noqa: E402
 
 BITS = (32, 12, 6, 4)
 
@@ -118,16 +118,13 @@ def fig7(results, out: Path) -> list[Path]:
 
 def write_paper_report(work) -> list[Path]:
     work = Path(work)
-    record_path = work / "study.json"
-    if not record_path.exists():
-        raise QapflowError(f"{work}: not a study folder (no study.json)")
-    results = json.loads(record_path.read_text())["trials"]
+    results = read_study_trials(work)
     out = work / "report"
     out.mkdir(parents=True, exist_ok=True)
     try:
         unpruned = [next(r for r in _group(results, "precision") if r["label"] == f"bits={b},prune=ft") for b in (32, 6)]
     except StopIteration:
-        raise QapflowError(f"{record_path}: the paper's figures need the precision sweep's 32- and 6-bit FT "
+        raise QapflowError(f"{work / 'study.json'}: the paper's figures need the precision sweep's 32- and 6-bit FT "
                            "trials (flows/paper.yaml)") from None
     paths = fig2(results, work, out)
     paths += roc([work / r["folder"] for r in unpruned], ["32-bit", "6-bit"], out, "fig3")

@@ -3,18 +3,15 @@ when it has the precision sweep, the hardware front (report/hardware.py) when it
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from qapflow.common.errors import QapflowError
+from qapflow.study.summary import read_study_trials
 
 
 def write_study_report(work) -> list[Path]:
     work = Path(work)
-    record_path = work / "study.json"
-    if not record_path.exists():
-        raise QapflowError(f"{work}: not a study folder (no study.json)")
-    groups = {r["group"] for r in json.loads(record_path.read_text())["trials"]}
+    groups = {r["group"] for r in read_study_trials(work)}
     paths: list[Path] = []
     if "precision" in groups:
         from qapflow.report.paper import write_paper_report
@@ -25,6 +22,6 @@ def write_study_report(work) -> list[Path]:
 
         paths += write_hardware_report(work)
     if not paths:
-        raise QapflowError(f"{record_path}: nothing to report: the paper's figures need the precision sweep "
+        raise QapflowError(f"{work / 'study.json'}: nothing to report: the paper's figures need the precision sweep "
                            "(flows/paper.yaml), the hardware front verified designs (flows/hardware_search.yaml)")
     return paths

@@ -22,6 +22,18 @@ def final_row(result: dict) -> dict:
             "bops_float_input": last["bops_float_input"], "seconds": result["seconds"]}
 
 
+def read_study_trials(work) -> list[dict]:
+    """Every trial result of the study in `work` (its study.json)."""
+    import json
+
+    from qapflow.common.errors import QapflowError
+
+    record_path = Path(work) / "study.json"
+    if not record_path.exists():
+        raise QapflowError(f"{work}: not a study folder (no study.json)")
+    return json.loads(record_path.read_text())["trials"]
+
+
 def write_summary(work: Path, results: list[dict]) -> tuple[Path, Path]:
     rows = [final_row(r) for r in sorted(results, key=lambda r: (r["group"], r["label"])) if "summary" in r]
     csv_path, md_path = write_csv_and_markdown(rows, COLUMNS, Path(work) / "summary.csv", Path(work) / "summary.md")

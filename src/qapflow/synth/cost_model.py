@@ -77,7 +77,7 @@ def load_calibration(path=None) -> dict:
 
 def apply_calibration(figures: dict, calibration: dict) -> dict:
     lut, ff = calibration["lut"], calibration["ff"]
-    luts = lut["per_cost"] * figures["da4ml_cost"] + lut["offset"]
+    luts = max(0.0, lut["per_cost"] * figures["da4ml_cost"] + lut["offset"])
     share = luts / figures["da4ml_cost"] if figures["da4ml_cost"] else 0.0
     return {
         "LUT": round(luts),
@@ -85,7 +85,9 @@ def apply_calibration(figures: dict, calibration: dict) -> dict:
         "DSP": 0,
         "latency_cycles": figures["pipeline_stages"],
         "layers": [{**layer, "LUT": round(share * layer["da4ml_cost"])} for layer in figures["layers"]],
-        "error": {"LUT": lut["error_percent"], "FF": ff["error_percent"],
+        # the error on models the fit has not seen (leave-one-out), where the calibration has it
+        "error": {"LUT": lut.get("leave_one_out_error_percent", lut["error_percent"]),
+                  "FF": ff.get("leave_one_out_error_percent", ff["error_percent"]),
                   "fitted_on": calibration["models"], "family": calibration["family"]},
         "figures": {k: v for k, v in figures.items() if k != "layers"},
     }
