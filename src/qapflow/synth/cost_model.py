@@ -78,7 +78,10 @@ def load_calibration(path=None) -> dict:
 def apply_calibration(figures: dict, calibration: dict) -> dict:
     lut, ff = calibration["lut"], calibration["ff"]
     luts = max(0.0, lut["per_cost"] * figures["da4ml_cost"] + lut["offset"])
-    share = luts / figures["da4ml_cost"] if figures["da4ml_cost"] else 0.0
+    # the total split in proportion to each layer's cost traced alone (da4ml shares a little
+    # logic across layers when it traces the whole network, so the layer costs do not sum to it)
+    layer_total = sum(layer["da4ml_cost"] for layer in figures["layers"])
+    share = luts / layer_total if layer_total else 0.0
     return {
         "LUT": round(luts),
         "FF": round(ff["per_bit"] * figures["register_bits"] + ff["offset"]),
