@@ -40,9 +40,10 @@ def estimate_iterations(folder: Path) -> list[dict]:
             cached = {"source_sha256": digest, "estimate": estimate}
             write_json(cost_file, cached)
         metrics = json.loads(metrics_file.read_text())
+        deployed = metrics.get("folded", metrics)  # what the export takes: BN folded where it was
         est = cached["estimate"]
-        rows.append({"iteration": metrics["iteration"], "sparsity": metrics["sparsity"],
-                     "accuracy": metrics.get("folded", metrics)["accuracy"], "bops": metrics["bops"],
+        rows.append({"iteration": metrics["iteration"], "sparsity": deployed["sparsity"]["overall"],
+                     "accuracy": deployed["accuracy"], "bops": deployed["bops"],
                      "LUT": est["LUT"], "FF": est["FF"], "latency_cycles": est["latency_cycles"],
                      "da4ml_cost": est["figures"]["da4ml_cost"]})
     return rows
