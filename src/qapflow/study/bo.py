@@ -38,6 +38,7 @@ def _quiet_ax() -> None:
         warnings.filterwarnings("ignore", module=module)
 
 
+TRIAL_MARGIN = 0.01
 OBJECTIVES = {"val_loss": "-val_loss", "accuracy_bops": "accuracy, -bops", "accuracy_luts": "accuracy, -luts"}
 
 
@@ -82,9 +83,14 @@ def _outcome(spec: BayesOpt, result: dict) -> dict:
     last = result["summary"]["iterations"][-1]
     if spec.objective == "val_loss":
         return {"val_loss": result["val_loss"]}
-    if spec.objective == "accuracy_luts":  # the deployed model's (BN folded where it was), as exported
-        deployed = result["hardware"][-1]
-        return {"accuracy": deployed["accuracy"], "luts": float(deployed["LUT"])}
+    if spec.objective == "accuracy_luts":
+        # a trial's design: its smallest pruning iteration within a point of its own best accuracy
+        # (the last iteration is often one pruned too far, collapsed to constant outputs); the
+        # deployed model's accuracy (BN folded where it was), as exported
+        rows = result["hardware"]
+        best = max(r["accuracy"] for r in rows)
+        chosen = min((r for r in rows if r["accuracy"] >= best - TRIAL_MARGIN), key=lambda r: r["LUT"])
+        return {"accuracy": chosen["accuracy"], "luts": float(chosen["LUT"])}
     return {"accuracy": last["accuracy"], "bops": last["bops"]}
 
 
