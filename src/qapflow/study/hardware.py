@@ -125,7 +125,8 @@ def verify_front(runner, name: str, spec, records: list[dict]) -> list[dict]:
     for rec in records:
         result = runner.results.get(rec.get("folder", ""))
         if rec["status"] == "done" and result is not None:
-            points += [{**row, "result": result} for row in result["hardware"]]
+            points += [{**row, "result": result} for row in result["hardware"]
+                       if row["accuracy"] >= spec.verify.min_accuracy]
     front = pareto_front(points)
     trials = verify_trials(f"bo_{name}", [(p["result"], p["iteration"]) for p in front], spec.verify)
     rows = verified_rows(runner.run_batch(trials, f"verify BO {name} front"))
@@ -136,7 +137,8 @@ def verify_front(runner, name: str, spec, records: list[dict]) -> list[dict]:
 def synthesize_sweep(runner, name: str, sweep, results: list[dict | None]) -> list[dict]:
     """Every iteration of every finished trial of a sweep through the hardware path."""
     sources = [(r, it["iteration"]) for r in results if r is not None for it in r["summary"]["iterations"]
-               if it["sparsity"] >= sweep.synthesize.min_sparsity - 1e-9]
+               if it["sparsity"] >= sweep.synthesize.min_sparsity - 1e-9
+               and it["accuracy"] >= sweep.synthesize.min_accuracy]
     rows = verified_rows(runner.run_batch(verify_trials(name, sources, sweep.synthesize), f"synthesize {name}"))
     write_verified(runner.work / "sweeps" / name, rows)
     return rows

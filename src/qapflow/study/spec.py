@@ -43,6 +43,7 @@ class Verify(Strict):
     samples: int = Field(10_000, ge=1)  # simulated test jets per design and backend
     family: Literal["xc7", "xcup", "xcu"] = "xc7"
     min_sparsity: float = Field(0.0, ge=0.0, lt=1.0)  # a sweep's iterations below it are not synthesized
+    min_accuracy: float = Field(0.0, ge=0.0, le=1.0)  # designs below it (e.g. pruned to constants) are not
 
 
 class Sweep(Strict):
