@@ -68,7 +68,7 @@ def draw(sweeps, fronts, estimates, float_acc, out: Path) -> list[Path]:
                         ax.annotate(f"{r['sparsity']:.0%}", (r[key], r["accuracy"]), fontsize=7)
         for name, rows in fronts.items():
             rows = sorted(rows, key=lambda r: r[key])
-            ax.plot([r[key] for r in rows], [r["accuracy"] for r in rows], "s--", color="red",
+            ax.plot([r[key] for r in rows], [r["accuracy"] for r in rows], "s--" if key == "LUT" else "s",
                     label=f"BO {name}: verified front" if key == "LUT" else None)
         if float_acc is not None:
             ax.axhline(float_acc, color="k", lw=0.8, label="float model" if key == "LUT" else None)
@@ -76,6 +76,8 @@ def draw(sweeps, fronts, estimates, float_acc, out: Path) -> list[Path]:
                        label="float - 1 point" if key == "LUT" else None)
         if key == "LUT":
             ax.set_xscale("log")
+        if float_acc is not None:  # the region the comparison is about; lower points are in the JSON
+            ax.set_ylim(float_acc - 0.08, float_acc + 0.01)
         ax.set(xlabel=label, ylabel="test accuracy")
     axes[0].legend(fontsize=7)
     fig.suptitle("every marked design exact in RTL (Verilator) and hls4ml (C simulation) against the IntModel",
@@ -120,6 +122,8 @@ def write_hardware_report(work) -> list[Path]:
     work = Path(work)
     results = read_study_trials(work)
     sweeps, fronts = _verified(work, "sweeps"), _verified(work, "bo")
+    # a network pruned until its outputs are constants has no logic (0 LUTs): no design to compare
+    sweeps, fronts = ({k: [r for r in rows if r["LUT"] > 0] for k, rows in d.items()} for d in (sweeps, fronts))
     if not sweeps and not fronts:
         raise QapflowError(f"{work}: no verified designs (sweeps with `synthesize:` or BO with `verify:`)")
     estimates = [row for r in results if r["group"].startswith("bo_") for row in r.get("hardware", [])]
