@@ -4,8 +4,9 @@ the pruning criterion, ...).
 
 `val_loss`: the paper's single objective (section 3.3.2), the best validation loss, minimised.
 `accuracy_bops`: test accuracy against BOPs, a Pareto front. `accuracy_luts`: test accuracy
-against the cost model's LUTs of the last pruning iteration (study/hardware.py); with `verify:`
-the front over every iteration of every trial is then put through the hardware path. Ax 1.3's modular BoTorch step picks
+against the cost model's LUTs of a trial's smallest pruning iteration within a point of its best
+accuracy (study/hardware.py); with `verify:` the front over every iteration of every trial is then
+put through the hardware path. Ax 1.3's modular BoTorch step picks
 the acquisition by the problem (ax/generators/torch/botorch_modular/utils.py): qLogNEHVI for two
 objectives, qLogNEI (the log form of the paper's expected improvement) for one. Every trial is a full training (a study trial, cached by its settings), evaluated on
 the test split like every other. Rounds of `workers` trials run in parallel. The trial record

@@ -3,7 +3,8 @@ verification of chosen designs on real hardware paths.
 
 A trial with `cost_model` in its extra settings exports every pruning iteration (zeros folded)
 to TRIAL/hardware/iter_NNN/model.onnx and estimates its LUTs, FFs and latency with the cost
-model (synth/cost_model.py); the BO of `accuracy_luts` reads the last iteration's estimate.
+model (synth/cost_model.py); the BO of `accuracy_luts` scores a trial by the smallest of its
+iterations within a point of its best accuracy (study/bo.py).
 
 A `verify` trial puts one iteration of a finished trial through the whole open path, exactly as
 `qapflow compare` does (export, RTL project, Verilator against the IntModel, Yosys), and through
@@ -73,19 +74,15 @@ def run_verify_trial(payload: dict, folder: Path) -> dict:
     if rtl["sim_mismatches"] or hls["sim_mismatches"]:
         raise QapflowError(f"{it_dir}: simulation not exact (RTL {rtl['sim_mismatches']}, hls4ml "
                            f"{hls['sim_mismatches']} mismatching samples)")
-    project = json.loads((folder / "prj_rtl" / "qapflow_project.json").read_text())
-    from qapflow.intmodel.model import IntModel
-    from qapflow.synth.cost_model import estimate
-
-    est = estimate(IntModel.load(folder / "prj_rtl" / "int_model.json"))
+    # the RTL row carries the cost model's figures of the same IntModel (compare.compare_iteration)
     return {"verified": {
         "source": extra["source"], "iteration": int(extra["iteration"]), "sparsity": rtl["sparsity"],
-        "accuracy": rtl["accuracy"], "bops": rtl["bops"], "nonzero_weights": project["nonzero_weights"],
+        "accuracy": rtl["accuracy"], "bops": rtl["bops"], "nonzero_weights": rtl["nonzero_weights"],
         "LUT": rtl["LUT"], "FF": rtl["FF"], "DSP": rtl["DSP"], "CARRY": rtl["CARRY"],
         "latency_cycles": rtl["latency_cycles"], "sim_samples_rtl": rtl["sim_samples"],
         "sim_samples_hls4ml": hls["sim_samples"], "mismatches_rtl": rtl["sim_mismatches"],
-        "mismatches_hls4ml": hls["sim_mismatches"], "LUT_estimate": est["LUT"], "FF_estimate": est["FF"],
-        "latency_estimate": est["latency_cycles"],
+        "mismatches_hls4ml": hls["sim_mismatches"], "LUT_estimate": rtl["LUT_estimate"],
+        "FF_estimate": rtl["FF_estimate"], "latency_estimate": rtl["latency_estimate"],
         "model": payload["config"].get("model", {})}}
 
 
