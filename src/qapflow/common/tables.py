@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from qapflow.common.atomic import atomic_path
+from qapflow.common.atomic import atomic_path, write_text
 
 
 def write_csv(rows: list[dict], path: Path, columns) -> None:
@@ -25,6 +25,5 @@ def write_csv_and_markdown(rows: list[dict], columns, csv_path: Path, md_path: P
     write_csv(rows, csv_path, columns)
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(_cell(r[c]) for c in columns) + " |" for r in rows]
-    with atomic_path(md_path) as tmp:
-        Path(tmp).write_text("\n".join(lines) + "\n")
+    write_text(md_path, "\n".join(lines) + "\n")
     return [Path(csv_path), Path(md_path)]

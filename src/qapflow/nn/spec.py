@@ -45,8 +45,7 @@ class ModelSpec:
             raise QapflowError(f"bits lists {len(self.bits)} widths but the network has {n} layers")
         if not 0.0 <= self.activation_sparsity < 1.0:
             raise QapflowError(f"activation_sparsity {self.activation_sparsity} must be in [0, 1)")
-        for name, value in (("act_bits", self.act_bits), ("bias_bits", self.bias_bits)):
-            want = n - 1 if name == "act_bits" else n
+        for name, value, want in (("act_bits", self.act_bits, n - 1), ("bias_bits", self.bias_bits, n)):
             if isinstance(value, list) and len(value) != want:
                 raise QapflowError(f"{name} lists {len(value)} widths but the network has {want}")
         for b in [*self.layer_bits, *self.hidden_act_bits]:
@@ -66,21 +65,18 @@ class ModelSpec:
 
     @property
     def layer_bits(self) -> list[int]:
-        n = len(self.widths) + 1
-        return list(self.bits) if isinstance(self.bits, list) else [int(self.bits)] * n
+        return _per_layer(self.bits, len(self.widths) + 1)
 
     @property
     def hidden_act_bits(self) -> list[int]:
         """Bit width of every hidden activation (after linear layer i, i < last)."""
         if self.act_bits is None:
             return self.layer_bits[:-1]
-        n = len(self.widths)
-        return list(self.act_bits) if isinstance(self.act_bits, list) else [int(self.act_bits)] * n
+        return _per_layer(self.act_bits, len(self.widths))
 
     @property
     def layer_bias_bits(self) -> list[int]:
-        n = len(self.widths) + 1
-        return list(self.bias_bits) if isinstance(self.bias_bits, list) else [int(self.bias_bits)] * n
+        return _per_layer(self.bias_bits, len(self.widths) + 1)
 
     @property
     def layer_sizes(self) -> list[tuple[int, int]]:
@@ -104,3 +100,8 @@ class ModelSpec:
     @classmethod
     def from_dict(cls, data: dict) -> "ModelSpec":
         return cls(**data)
+
+
+def _per_layer(value: int | list[int], n: int) -> list[int]:
+    """A setting given once or per layer, as one value per layer."""
+    return list(value) if isinstance(value, list) else [int(value)] * n

@@ -14,8 +14,6 @@ import torch
 from brevitas.nn import QuantLinear
 from torch import nn
 
-from qapflow.nn.spec import FLOAT_BITS
-
 
 def signed_digits(n: torch.Tensor) -> torch.Tensor:
     """Non-zero digits of the canonical signed-digit (non-adjacent) form of each integer:
@@ -43,7 +41,7 @@ def weight_costs(model: nn.Module) -> list[torch.Tensor]:
     for linear, in_bits in zip(model.linears, model.spec.activation_bits_in()):
         ints = integer_weights(linear)
         digits = torch.ones_like(linear.weight) if ints is None else signed_digits(ints).to(linear.weight.dtype)
-        costs.append(digits * min(in_bits, FLOAT_BITS))
+        costs.append(digits * in_bits)  # activation_bits_in: at most FLOAT_BITS
     return costs
 
 
