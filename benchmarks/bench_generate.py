@@ -1,6 +1,6 @@
 """Jet generation throughput per worker, against Pythia event generation alone.
 
-Usage: python benchmarks/bench_generate.py [--jets-per-class 200]
+Usage: python benchmarks/bench_generate.py [--jets-per-class 200] [--recipe hls4ml-lhc-jets]
 
 One process (= one worker). For each class: the whole pipeline (Pythia, FastJet
 clustering, matching, mMDT grooming, 16 features) for N jets, then Pythia alone for the
@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from qapflow.data.generate.processes import GeneratorSettings
+from qapflow.data.generate.processes import DEFAULT_RECIPE, RECIPES, GeneratorSettings
 from qapflow.data.generate.pythia_jets import generate_class_jets, make_pythia
 from qapflow.data.schema import CLASSES
 
@@ -30,8 +30,9 @@ def pythia_only(class_name: str, events: int, settings: GeneratorSettings, seed:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--jets-per-class", type=int, default=200)
+    parser.add_argument("--recipe", choices=list(RECIPES), default=DEFAULT_RECIPE)
     args = parser.parse_args()
-    settings = GeneratorSettings()
+    settings = RECIPES[args.recipe]
     print(f"{'class':<6}{'jets/s/worker':>15}{'events':>8}{'pipeline s':>12}{'pythia s':>10}{'ratio':>8}")
     total_jets = total_time = 0.0
     for class_name in CLASSES:

@@ -114,3 +114,5 @@ def test_the_original_recipe_with_its_detector_is_seeded_and_recorded(tmp_path):
     assert settings["detector"] == {"hcal_cell": 0.022, "ecal_cell": 0.0175, "max_track_pt_gev": 220.0,
                                     "resolution_fudge": 1.0}
     assert (settings["pthat_min_gev"], settings["pthat_max_gev"]) == (995.0, 1005.0)
+    assert (settings["jet_min_pt_gev"], settings["jet_max_pt_gev"]) == (800.0, 1600.0)
+    assert settings["resonance_decays"] == "longitudinal" and settings["resonance_mass_window_widths"] == 15.0

@@ -7,6 +7,7 @@ import json
 import sys
 
 from qapflow.common.errors import QapflowError
+from qapflow.data.generate.processes import DEFAULT_RECIPE, RECIPES
 
 
 def _data_download(args) -> None:
@@ -331,9 +332,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--chunk-jets", type=int, default=500, help="jets per resumable chunk")
-    p.add_argument("--recipe", choices=["particle-level", "hls4ml-lhc-jets"], default="particle-level",
-                   help="particle-level: visible particles, R = 0.8, matched jets; hls4ml-lhc-jets: the "
-                        "original production recipe (R = 0.4, leading jet, a simple detector)")
+    p.add_argument("--recipe", choices=list(RECIPES), default=DEFAULT_RECIPE,
+                   help="hls4ml-lhc-jets: the original production recipe (R = 0.4, the leading jet, a simple "
+                        "detector, longitudinal W/Z); hls4ml-lhc-jets-isotropic: the same with W/Z decayed "
+                        "isotropically; particle-level: visible particles, R = 0.8, matched jets")
     p.add_argument("--pthat-min", type=float, default=None, help="default: the recipe's")
     p.add_argument("--pthat-max", type=float, default=None, help="default: the recipe's")
     p.add_argument("--quiet", action="store_true")

@@ -109,13 +109,16 @@ def matched_jets(particles: np.ndarray, targets, settings: GeneratorSettings):
 
 def leading_jet(particles: np.ndarray, settings: GeneratorSettings):
     """Yield (constituent rows, groomed constituent rows) of the event's leading jet, if it
-    passes the pT and |eta| cuts (one jet per event, labelled by the process)."""
+    passes the pT and |eta| cuts (one jet per event, labelled by the process). Jets are found
+    above jet_min_pt_gev; an event whose leading jet is above jet_max_pt_gev gives none."""
     if len(particles) == 0:
         return
     jet_def = fastjet.JetDefinition(fastjet.antikt_algorithm, settings.jet_radius)
     sequence = fastjet.ClusterSequence(to_pseudojets(particles), jet_def)
     jets = fastjet.sorted_by_pt(sequence.inclusive_jets(settings.jet_min_pt_gev))
     if not jets or abs(jets[0].eta()) >= settings.jet_max_abs_eta:
+        return
+    if settings.jet_max_pt_gev is not None and jets[0].pt() > settings.jet_max_pt_gev:
         return
     constituents = list(jets[0].constituents())
     index = np.array([c.user_index() for c in constituents], dtype=np.intp)

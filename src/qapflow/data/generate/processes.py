@@ -6,7 +6,7 @@ around 1 TeV, so that each jet's parton or boson has pT near 1 TeV.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from qapflow.data.generate.detector import DetectorSettings
 
@@ -16,12 +16,14 @@ HADRONIC_Z = ["23:onMode = off", "23:onIfAny = 1 2 3 4 5"]
 
 @dataclass(frozen=True)
 class JetProcess:
-    """One class: the Pythia process switches and which hard particles its jets match."""
+    """One class: the Pythia process switches, the decay modes of its resonances, and which
+    hard particles its jets match."""
 
     name: str
     settings: tuple[str, ...]
     target_ids: frozenset[int]  # |PDG id| of the hard-process particles jets are matched to
     target_status: int  # |status| of those particles in Pythia's process record
+    decays: tuple[str, ...] = ()
 
 
 PROCESSES: dict[str, JetProcess] = {
@@ -37,19 +39,21 @@ PROCESSES: dict[str, JetProcess] = {
         frozenset({1, 2, 3, 4, 5}),
         23,
     ),
-    "w": JetProcess("w", ("WeakDoubleBoson:ffbar2WW = on", *HADRONIC_W), frozenset({24}), 22),
+    "w": JetProcess("w", ("WeakDoubleBoson:ffbar2WW = on",), frozenset({24}), 22, tuple(HADRONIC_W)),
     "z": JetProcess(
         "z",
         # gmZmode = 2: pure Z, no photon interference, so the matched boson is a Z.
-        ("WeakDoubleBoson:ffbar2gmZgmZ = on", "WeakZ0:gmZmode = 2", *HADRONIC_Z),
+        ("WeakDoubleBoson:ffbar2gmZgmZ = on", "WeakZ0:gmZmode = 2"),
         frozenset({23}),
         22,
+        tuple(HADRONIC_Z),
     ),
     "t": JetProcess(
         "t",
-        ("Top:qqbar2ttbar = on", "6:onMode = off", "6:onIfAny = 24", *HADRONIC_W),
+        ("Top:qqbar2ttbar = on",),
         frozenset({6}),
         22,
+        ("6:onMode = off", "6:onIfAny = 24", *HADRONIC_W),
     ),
 }
 
@@ -64,6 +68,7 @@ class GeneratorSettings:
     pthat_max_gev: float = 1050.0
     jet_radius: float = 0.8
     jet_min_pt_gev: float = 500.0
+    jet_max_pt_gev: float | None = None  # None: no upper cut
     jet_max_abs_eta: float = 2.5
     particle_max_abs_eta: float = 5.0
     match_radius: float = 0.8
@@ -73,8 +78,16 @@ class GeneratorSettings:
     # event's leading jet, labelled by the process (one sample per class, as the original)
     jet_selection: str = "matched"
     detector: DetectorSettings | None = None  # None: particle level (visible particles)
+    # "in-process": Pythia decays W, Z and t inside its 2->2 process, with the matrix element's
+    # decay angles; "isotropic": the hard process goes undecayed through the Les Houches
+    # interface to a second Pythia, as the original's MadGraph events did (lhe_handoff.py);
+    # "longitudinal": the same, with W and Z decayed longitudinally first (boson_decays.py)
+    resonance_decays: str = "in-process"
+    # with "isotropic": W, Z and t masses within this many widths of the pole (the run card's
+    # bwcutoff); None: Pythia's whole Breit-Wigner
+    resonance_mass_window_widths: float | None = None
 
-    def pythia_settings(self, process: JetProcess, seed: int) -> list[str]:
+    def hard_process_settings(self, process: JetProcess, seed: int) -> list[str]:
         return [
             f"Beams:eCM = {self.ecm_gev}",
             f"PhaseSpace:pTHatMin = {self.pthat_min_gev}",
@@ -85,16 +98,31 @@ class GeneratorSettings:
             "Print:quiet = on",
         ]
 
+    def pythia_settings(self, process: JetProcess, seed: int) -> list[str]:
+        """One Pythia doing everything: the hard process and its resonances' decay modes."""
+        return [*self.hard_process_settings(process, seed), *process.decays]
+
 
 # The generation recipes by name. hls4ml-lhc-jets follows the original production code
-# (github nhanvtran/trackObservables, branch boostedPrecision-hls4ml): parton pT 995-1005 GeV
-# (generation/run_card_ptbin.dat: ptj, and pt_min_pdg/pt_max_pdg for W, Z, t), anti-kT R = 0.4
-# (processing/anaSubstructure.cpp: RPARAM), the leading jet above 100 GeV labelled by the process,
-# the detector of detector.py (tag r1_h022_e0175_t220_nonu). particle-level is qapflow's first
+# (github nhanvtran/trackObservables, branch boostedPrecision-hls4ml) where it speaks: parton pT
+# 995-1005 GeV (generation/run_card_ptbin.dat: ptj, and pt_min_pdg/pt_max_pdg for W, Z, t),
+# resonances within its bwcutoff of 15 widths, handed to Pythia undecayed as its MadGraph events
+# were; anti-kT R = 0.4 (processing/anaSubstructure.cpp: RPARAM), each event's leading jet labelled
+# by its process, kept when its pT is within 800-1600 GeV (steerScript.sh ADD_CUTS for the pt1
+# samples); the detector of detector.py (tag r1_h022_e0175_t220_nonu). Where it is silent (how the
+# W and Z of its LHE files were polarised: they came from outside the repository), the W and Z are
+# decayed longitudinally: the real data set separates as only few one-prong W/Z jets allow
+# (benchmarks/bench_recipes.py and separability_limits.py), and hls4ml-lhc-jets-isotropic keeps
+# the other reading (Pythia's isotropic decay of LHE bosons). particle-level is qapflow's first
 # recipe: visible particles, R = 0.8, jets matched to the hard partons and bosons.
+_HLS4ML = GeneratorSettings(recipe="hls4ml-lhc-jets", pthat_min_gev=995.0, pthat_max_gev=1005.0,
+                            jet_radius=0.4, jet_min_pt_gev=800.0, jet_max_pt_gev=1600.0,
+                            jet_selection="leading", detector=DetectorSettings(),
+                            resonance_decays="longitudinal", resonance_mass_window_widths=15.0)
 RECIPES: dict[str, GeneratorSettings] = {
-    "hls4ml-lhc-jets": GeneratorSettings(recipe="hls4ml-lhc-jets", pthat_min_gev=995.0, pthat_max_gev=1005.0,
-                                         jet_radius=0.4, jet_min_pt_gev=100.0, jet_selection="leading",
-                                         detector=DetectorSettings()),
+    "hls4ml-lhc-jets": _HLS4ML,
+    "hls4ml-lhc-jets-isotropic": replace(_HLS4ML, recipe="hls4ml-lhc-jets-isotropic",
+                                         resonance_decays="isotropic"),
     "particle-level": GeneratorSettings(),
 }
+DEFAULT_RECIPE = "hls4ml-lhc-jets"

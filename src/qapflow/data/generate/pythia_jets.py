@@ -7,6 +7,7 @@ import numpy as np
 from qapflow.common.errors import QapflowError
 from qapflow.data.generate.features import jet_features
 from qapflow.data.generate.detector import detector_response
+from qapflow.data.generate.lhe_handoff import TwoStagePythia
 from qapflow.data.generate.jets import final_state, final_state_with_ids, hard_targets, leading_jet, matched_jets
 from qapflow.data.generate.processes import PROCESSES, GeneratorSettings
 from qapflow.data.schema import FEATURE_NAMES
@@ -26,6 +27,17 @@ def chunk_seed(base_seed: int, class_index: int, chunk_index: int) -> int:
 
 
 def make_pythia(class_name: str, settings: GeneratorSettings, seed: int):
+    """A generator with next(), event and process: one Pythia, or two joined by the Les Houches
+    interface when the recipe decays resonances isotropically."""
+    if settings.resonance_decays in ("isotropic", "longitudinal"):
+        process = PROCESSES[class_name]
+        return TwoStagePythia(settings.hard_process_settings(process, seed), list(process.decays),
+                              seed + 1, settings.ecm_gev, GenerationError,
+                              settings.resonance_mass_window_widths,
+                              longitudinal_bosons=settings.resonance_decays == "longitudinal")
+    if settings.resonance_decays != "in-process":
+        raise GenerationError(f"resonance_decays must be 'in-process', 'isotropic' or 'longitudinal', "
+                              f"not {settings.resonance_decays!r}")
     import pythia8mc
 
     pythia = pythia8mc.Pythia("", False)

@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from qapflow.common.atomic import atomic_path, write_json
 from qapflow.common.errors import QapflowError
-from qapflow.data.generate.processes import GeneratorSettings
+from qapflow.data.generate.processes import DEFAULT_RECIPE, RECIPES, GeneratorSettings
 from qapflow.data.generate.pythia_jets import chunk_seed, generate_class_jets
 from qapflow.data.h5file import write_jets
 from qapflow.data.schema import CLASSES, JetArrays, one_hot
@@ -86,7 +86,7 @@ def generate_dataset(
     progress: bool = True,
 ) -> Path:
     """Generate `n_jets` balanced jets into the HDF5 file `out`; return its path."""
-    settings = settings or GeneratorSettings()
+    settings = settings or RECIPES[DEFAULT_RECIPE]
     if n_jets < len(CLASSES):
         raise QapflowError(f"--jets must be at least {len(CLASSES)} (one per class), got {n_jets}")
     out = Path(out)
