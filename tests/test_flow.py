@@ -104,6 +104,7 @@ FLOW = {"stages": {"data": {"jets": 100}, "train": {"prune": "ft"}, "export": {}
     (lambda f: f["stages"]["csim"].update(nn=100), r"stages\.csim\.nn: unknown key"),
     (lambda f: f["stages"]["data"].update(jest=500), r"stages\.data\.jest: unknown key"),
     (lambda f: f["stages"]["data"].update(jets=2), r"stages\.data\.jets: Input should be greater"),
+    (lambda f: f["stages"]["data"].update(recipe="herwig"), r"stages\.data\.recipe: .*unknown recipe 'herwig'"),
     (lambda f: f["stages"]["export"].update(iteration=-3), r"stages\.export\.iteration"),
     (lambda f: f["stages"]["train"].update(prnue="lt"), r"stages\.train: .*prnue"),
     (lambda f: f["stages"].pop("compile"), r"stages\.csim needs the stage\(s\) \['compile'\]"),

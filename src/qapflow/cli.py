@@ -21,7 +21,6 @@ def _data_download(args) -> None:
 def _data_generate(args) -> None:
     import dataclasses
 
-    from qapflow.data.generate.processes import RECIPES
     from qapflow.data.generate.runner import generate_dataset
 
     recipe = RECIPES[args.recipe]

@@ -160,6 +160,7 @@ class FlowRunner:
         return list(self.flow["stages"].get("compile", {}).get("backends", ["hls4ml"]))
 
     def data(self) -> dict:
+        from qapflow.data.generate.processes import DEFAULT_RECIPE, RECIPES
         from qapflow.data.generate.runner import generate_dataset
 
         s = self.flow["stages"]["data"]
@@ -168,7 +169,7 @@ class FlowRunner:
             shutil.copyfile(self.base_dir / s["file"], self.data_file)
         else:
             generate_dataset(self.data_file, s["jets"], s.get("seed", 0), s.get("workers", 1),
-                             progress=self.progress)
+                             RECIPES[s.get("recipe", DEFAULT_RECIPE)], progress=self.progress)
         return {"file": str(self.data_file)}
 
     def train(self) -> dict:

@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from qapflow.common.errors import QapflowError
+from qapflow.data.generate.processes import DEFAULT_RECIPE, RECIPES
 
 STAGES = ("data", "train", "export", "compile", "csim", "synth", "compare", "report")
 # each stage reads what these stages write
@@ -59,7 +60,15 @@ class DataStage(Strict):
     jets: int = Field(100_000, ge=5)
     seed: int = Field(0, ge=0)
     workers: int = Field(1, ge=1, le=256)
+    recipe: str = DEFAULT_RECIPE
     file: str | None = None
+
+    @field_validator("recipe")
+    @classmethod
+    def _known_recipe(cls, recipe: str) -> str:
+        if recipe not in RECIPES:
+            raise ValueError(f"unknown recipe {recipe!r} (known: {', '.join(RECIPES)})")
+        return recipe
 
 
 class TrainStage(BaseModel):
