@@ -6,8 +6,9 @@ read those Les Houches events and did everything else. Pythia knows no spin stat
 resonance it reads that way, so it decays W and Z isotropically in their rest frame; only
 t -> b W -> b f fbar keeps its process-independent correlations (Pythia's LHA documentation).
 Pythia's own ffbar -> WW and ffbar -> ZZ decay the bosons with the matrix element's angular
-correlations instead, which at 1 TeV makes them mostly transverse: 27% of their decays give a
-prong below z_cut = 0.1, which mMDT then grooms away, against 20% for an isotropic decay.
+correlations instead, more transverse than isotropic at 1 TeV: 24% of their decays give a prong
+below z_cut = 0.1, which mMDT then grooms away, against 20% for an isotropic decay (6% for a
+longitudinal one, boson_decays.py).
 
 `TwoStagePythia` reproduces the two-program chain in one process: a first Pythia makes only the
 hard process (resonance decays, showers and hadronisation off), `ProcessRecordHandoff` hands
@@ -30,8 +31,8 @@ HARD_PROCESS_ONLY = (
 )
 RESONANCES = (6, 23, 24)  # t, Z, W: the particles MadGraph's run card names in pt_min_pdg
 LHA_PROCESS_ID = 9999
-UNKNOWN_SPIN = 9.0
-DECAY_COLOUR = 801  # colour tags of the decays added here, above those of Pythia's process (101...)  # the Les Houches value for "no helicity information"
+UNKNOWN_SPIN = 9.0  # the Les Houches value for "no helicity information"
+DECAY_COLOUR = 801  # colour tags of the decays added here, above those of Pythia's process (101...)
 
 
 def _handoff_class():
