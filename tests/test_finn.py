@@ -191,3 +191,18 @@ def test_dead_neurons_are_folded_before_finn(tmp_path):
     np.save(inputs, probe_inputs(load_int_model(prj), 500))
     report = run_finn_csim(prj, inputs_file=inputs, n=500, python_samples=100)
     assert report["passed"] and report["qonnx"]["firmware_outputs_equal_graph_outputs"] == 500
+
+
+def test_accumulators_narrower_than_a_product_are_widened_for_finns_rtl_mvu():
+    from qonnx.core.datatype import DataType
+
+    from qapflow.backends.finn.transforms.int_model_parameters import accumulator_type, int_type
+
+    # a sparse layer: 6-bit weights on 6-bit unsigned activations reach only [-300, 400]
+    reachable = int_type(-300, 400)
+    assert reachable.bitwidth() < 6 + 6  # what mvu.sv would stop on (ACCU_WIDTH < 12)
+    assert accumulator_type(reachable, DataType["INT6"], DataType["UINT6"]) == DataType["INT12"]
+    assert accumulator_type(reachable, DataType["INT6"], DataType["INT6"]) == DataType["INT11"]  # signed: - 1
+    wide = int_type(-5000, 5000)
+    assert accumulator_type(wide, DataType["INT6"], DataType["UINT6"]) == wide
+    assert accumulator_type(int_type(0, 300), DataType["INT6"], DataType["UINT6"]) == DataType["UINT12"]

@@ -64,7 +64,11 @@ def _finn_config(opts: FinnOptions, out_dir: Path):
         output_dir=str(out_dir), synth_clk_period_ns=opts.clock_ns, fpga_part=opts.part,
         generate_outputs=["estimate_reports"], standalone_thresholds=True, target_fps=opts.target_fps,
         folding_config_file=str(opts.folding_file) if opts.folding_file else None,
-        auto_fifo_strategy="force_minimal_fifos", verify_steps=[])
+        auto_fifo_strategy="force_minimal_fifos", verify_steps=[],
+        # IntModelParameters already sets every type from the integer model's reachable ranges;
+        # FINN's value-based minimization can narrow an accumulator below the full product
+        # width its own RTL MVU requires (mvu.sv stops), so it is left out
+        minimize_bit_width=False)
 
 
 def _specialized(model: ModelWrapper) -> ModelWrapper:

@@ -31,6 +31,16 @@ def int_type(lo: int, hi: int) -> DataType:
     return DataType[f"INT{bits}"]
 
 
+def accumulator_type(reachable: DataType, w_type: DataType, in_type: DataType) -> DataType:
+    """The reachable accumulator range's type, widened to a full product if it is narrower:
+    FINN's RTL MVU (finn-rtllib mvu.sv) stops on ACCU_WIDTH < WEIGHT_WIDTH + ACTIVATION_WIDTH
+    (- 1 for signed activations), which a sparse layer's reachable range can be."""
+    product = w_type.bitwidth() + in_type.bitwidth() - int(in_type.signed())
+    if reachable.bitwidth() >= product:
+        return reachable
+    return DataType[f"{'INT' if reachable.signed() else 'UINT'}{product}"]
+
+
 def hardware_layers(model: ModelWrapper, im: IntModel) -> list[tuple]:
     """[(mvau node, thresholding node or None)] per integer-model layer, in order."""
     pairs, nodes = [], list(model.graph.node)
@@ -130,7 +140,7 @@ class IntModelParameters(Transformation):
             inst = getCustomOp(mvau)
             inst.set_nodeattr("inputDataType", in_type.name)
             inst.set_nodeattr("weightDataType", w_type.name)
-            acc_type = int_type(ranges[k][0].min(), ranges[k][1].max())
+            acc_type = accumulator_type(int_type(ranges[k][0].min(), ranges[k][1].max()), w_type, in_type)
             inst.set_nodeattr("accDataType", acc_type.name)
             inst.set_nodeattr("outputDataType", acc_type.name)
             model.set_tensor_datatype(mvau.output[0], acc_type)
