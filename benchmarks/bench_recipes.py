@@ -29,11 +29,12 @@ from qapflow.common.atomic import write_json
 from qapflow.data.generate.detector import DetectorSettings
 from qapflow.data.generate.processes import RECIPES
 from qapflow.data.generate.runner import generate_dataset
-from qapflow.data.schema import FEATURE_NAMES
+from qapflow.data.schema import CLASSES, FEATURE_NAMES
 from qapflow.data.sources import load_jets
 
 sys.path.insert(0, str(Path(__file__).parent))
 from float_mlp_baseline import train_float_mlp  # noqa: E402
+from separability_limits import one_prong_bosons  # noqa: E402
 
 HLS = RECIPES["hls4ml-lhc-jets"]
 VARIANTS = {
@@ -56,9 +57,9 @@ ONE_PRONG_MASS_GEV = 50.0
 
 def one_prong_share(jets) -> float:
     """Share of W and Z jets whose groomed mass is below ONE_PRONG_MASS_GEV."""
-    boson = np.isin(jets.class_index, [2, 3])
+    boson = np.isin(jets.class_index, [CLASSES.index("w"), CLASSES.index("z")])
     mass = jets.features[:, FEATURE_NAMES.index("j_mass_mmdt")]
-    return float((mass[boson] < ONE_PRONG_MASS_GEV).mean())
+    return float(one_prong_bosons(jets.class_index, mass, ONE_PRONG_MASS_GEV).sum() / boson.sum())
 
 
 def main(argv=None) -> int:

@@ -20,9 +20,12 @@ asked for, so every event got scale 0 and no shower.
 
 from __future__ import annotations
 
+from functools import cache
+
 import numpy as np
 
 from qapflow.data.generate.boson_decays import POLARISED_BOSONS, LongitudinalDecayer
+from qapflow.data.generate.processes import PYTHIA_MAX_SEED
 
 HARD_PROCESS_ONLY = (
     "ProcessLevel:resonanceDecays = off",
@@ -35,6 +38,14 @@ UNKNOWN_SPIN = 9.0  # the Les Houches value for "no helicity information"
 DECAY_COLOUR = 801  # colour tags of the decays added here, above those of Pythia's process (101...)
 
 
+def read_settings(pythia, lines: list[str], error) -> None:
+    """Read every setting into `pythia`, raising `error` on the first one it rejects."""
+    for line in lines:
+        if not pythia.readString(line):
+            raise error(f"Pythia rejected the setting {line!r}")
+
+
+@cache  # one class per process: pythia8mc is imported only when jets are generated
 def _handoff_class():
     import pythia8mc
 
@@ -94,15 +105,15 @@ class TwoStagePythia:
         import pythia8mc
 
         self.hard = pythia8mc.Pythia("", False)
-        self._read(self.hard, [*hard_settings, *HARD_PROCESS_ONLY,
+        read_settings(self.hard, [*hard_settings, *HARD_PROCESS_ONLY,
                                *self._mass_windows(self.hard, mass_window_widths)], error)
         if not self.hard.init():
             raise error("Pythia failed to initialise the hard process")
         self._handoff = _handoff_class()(self.hard, ecm_gev)  # must outlive self.full
         self.full = pythia8mc.Pythia("", False)
-        self._read(self.full, [
+        read_settings(self.full, [
             "Beams:frameType = 5", *decay_settings, "Print:quiet = on",
-            "Random:setSeed = on", f"Random:seed = {seed % 900_000_000 + 1}",
+            "Random:setSeed = on", f"Random:seed = {seed % PYTHIA_MAX_SEED + 1}",
         ], error)
         if longitudinal_bosons:  # the decay table as the decay settings left it
             self._handoff.decayer = LongitudinalDecayer(self.full.particleData, np.random.default_rng(seed))
@@ -120,12 +131,6 @@ class TwoStagePythia:
         return [line for pdg in RESONANCES for line in (
             f"{pdg}:mMin = {data.m0(pdg) - widths * data.mWidth(pdg):.4f}",
             f"{pdg}:mMax = {data.m0(pdg) + widths * data.mWidth(pdg):.4f}")]
-
-    @staticmethod
-    def _read(pythia, lines: list[str], error) -> None:
-        for line in lines:
-            if not pythia.readString(line):
-                raise error(f"Pythia rejected the setting {line!r}")
 
     def next(self) -> bool:
         return self.hard.next() and self.full.next()

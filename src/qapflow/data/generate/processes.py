@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 
 from qapflow.data.generate.detector import DetectorSettings
 
+PYTHIA_MAX_SEED = 900_000_000  # Pythia's Random:seed takes 1..900,000,000
 HADRONIC_W = ["24:onMode = off", "24:onIfAny = 1 2 3 4 5"]
 HADRONIC_Z = ["23:onMode = off", "23:onIfAny = 1 2 3 4 5"]
 

@@ -7,13 +7,12 @@ import numpy as np
 from qapflow.common.errors import QapflowError
 from qapflow.data.generate.features import jet_features
 from qapflow.data.generate.detector import detector_response
-from qapflow.data.generate.lhe_handoff import TwoStagePythia
+from qapflow.data.generate.lhe_handoff import TwoStagePythia, read_settings
 from qapflow.data.generate.jets import final_state, final_state_with_ids, hard_targets, leading_jet, matched_jets
-from qapflow.data.generate.processes import PROCESSES, GeneratorSettings
+from qapflow.data.generate.processes import PROCESSES, PYTHIA_MAX_SEED, GeneratorSettings
 from qapflow.data.schema import FEATURE_NAMES
 
 MAX_FAILED_EVENTS = 1000
-PYTHIA_MAX_SEED = 900_000_000
 
 
 class GenerationError(QapflowError):
@@ -28,7 +27,7 @@ def chunk_seed(base_seed: int, class_index: int, chunk_index: int) -> int:
 
 def make_pythia(class_name: str, settings: GeneratorSettings, seed: int):
     """A generator with next(), event and process: one Pythia, or two joined by the Les Houches
-    interface when the recipe decays resonances isotropically."""
+    interface when the recipe decays resonances isotropically or longitudinally."""
     if settings.resonance_decays in ("isotropic", "longitudinal"):
         process = PROCESSES[class_name]
         return TwoStagePythia(settings.hard_process_settings(process, seed), list(process.decays),
@@ -41,9 +40,7 @@ def make_pythia(class_name: str, settings: GeneratorSettings, seed: int):
     import pythia8mc
 
     pythia = pythia8mc.Pythia("", False)
-    for line in settings.pythia_settings(PROCESSES[class_name], seed):
-        if not pythia.readString(line):
-            raise GenerationError(f"Pythia rejected the setting {line!r}")
+    read_settings(pythia, settings.pythia_settings(PROCESSES[class_name], seed), GenerationError)
     if not pythia.init():
         raise GenerationError(f"Pythia failed to initialise for class {class_name!r}")
     return pythia
