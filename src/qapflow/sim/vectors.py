@@ -82,14 +82,30 @@ def array_inputs(path, n: int, input_shape: list[int]) -> SimInputs:
     except (OSError, ValueError) as exc:
         raise DataFormatError(path, f"cannot be read: {exc}") from exc
     x = np.asarray(x)
+    if not np.issubdtype(x.dtype, np.floating) and not np.issubdtype(x.dtype, np.integer):
+        raise DataFormatError(path, f"inputs of type {x.dtype}; expected numbers (float32)")
     per_sample = int(np.prod(input_shape))
     if x.ndim == 0 or len(x) == 0 or x[0].size != per_sample:
         raise DataFormatError(path, f"inputs of shape {list(x.shape)}: the model takes {input_shape} "
                                     f"({per_sample} values) per sample")
-    if not np.issubdtype(x.dtype, np.floating) and not np.issubdtype(x.dtype, np.integer):
-        raise DataFormatError(path, f"inputs of type {x.dtype}; expected float32")
-    x = x[:n].astype(np.float32).reshape(-1, *input_shape)
-    return SimInputs(x, None, {"file": str(path), "split": "as given", "rows": int(len(x))})
+    x = x[:n]
+    with np.errstate(over="ignore"):  # numbers beyond float32 become inf: named below
+        x32 = x.astype(np.float32)
+    check_finite_rows(path, x.reshape(len(x), -1), x32.reshape(len(x), -1))
+    return SimInputs(x32.reshape(-1, *input_shape), None, {"file": str(path), "split": "as given",
+                                                             "rows": int(len(x32))})
+
+
+def check_finite_rows(path, given: np.ndarray, x32: np.ndarray, shown: int = 3) -> None:
+    """NaN or inf inputs (also numbers too large for float32) named by row and column (the
+    value's index within its sample): the firmware has no such values, and they would surface
+    later as outputs off the model's grid."""
+    bad = ~np.isfinite(x32)
+    if bad.any():
+        places = [f"row {r}, column {c} ({given[r, c]})" for r, c in np.argwhere(bad)[:shown]]
+        more = f" and {int(bad.sum()) - shown} more" if bad.sum() > shown else ""
+        raise DataFormatError(path, f"{int(bad.sum())} input values are not finite float32 numbers (NaN, inf "
+                                    f"or beyond float32's range): {'; '.join(places)}{more}")
 
 
 def simulation_inputs(summary: dict, n: int, data_file=None, inputs_file=None, split: str = "test") -> SimInputs:
