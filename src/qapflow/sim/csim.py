@@ -60,6 +60,21 @@ def check_weight_files(prj: Path) -> int:
     return checked
 
 
+def c_string(text: str) -> str:
+    """A C++ string literal of any text (a project path may hold quotes, backslashes, `??`
+    trigraphs of -std=c++14, non-ASCII): printable ASCII kept, the rest as octal escapes."""
+    out = []
+    for byte in text.encode("utf-8"):
+        ch = chr(byte)
+        if ch in '\\"?':
+            out.append("\\" + ch)
+        elif 32 <= byte < 127:
+            out.append(ch)
+        else:
+            out.append(f"\\{byte:03o}")
+    return '"' + "".join(out) + '"'
+
+
 def build_testbench(prj: Path, summary: dict) -> tuple[Path, float, bool]:
     """Compile (or reuse) the testbench binary; return (binary, seconds, rebuilt)."""
     project = summary["project_name"]
@@ -73,7 +88,7 @@ def build_testbench(prj: Path, summary: dict) -> tuple[Path, float, bool]:
     work.mkdir(exist_ok=True)
     # the firmware loads its weights from firmware/weights/*.txt outside synthesis, as in
     # hls4ml's own build_lib.sh and the vendor csim
-    weights_dir = f'-DWEIGHTS_DIR="{(prj / "firmware" / "weights").resolve()}"'
+    weights_dir = f'-DWEIGHTS_DIR={c_string(str((prj / "firmware" / "weights").resolve()))}'
     flags = ["-O1", "-std=c++14", weights_dir, "-I", str(prj / "firmware"),
              "-I", str(prj / "firmware" / "ap_types")]
     firmware = [p for p in (prj / "firmware").rglob("*") if p.is_file() and "ap_types" not in p.parts]

