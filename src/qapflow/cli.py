@@ -117,7 +117,8 @@ def _export(args) -> None:
 def _compile(args) -> None:
     from qapflow.backends.hls4ml_backend import CompileOptions, compile_hls4ml
 
-    extra = {"input_type": args.input_type, "scaler_file": args.scaler, "activations": args.activations}
+    extra = {"input_type": args.input_type, "scaler_file": args.scaler, "activations": args.activations,
+             "input_shape": args.input_shape}
     if args.backend == "rtl":
         from qapflow.backends.rtl_backend import compile_rtl
 
@@ -130,7 +131,7 @@ def _compile(args) -> None:
 
         opts = FinnOptions(target_fps=args.target_fps, folding_file=args.folding, mem_mode=args.mem_mode,
                            clock_ns=args.clock_ns, part=args.part, input_type=args.input_type,
-                           scaler_file=args.scaler)
+                           scaler_file=args.scaler, input_shape=args.input_shape)
         summary = compile_finn(args.model, args.out, opts)
         differing = sum(e.get("thresholds_differing", 0) for e in summary["finn_parameters_vs_int_model"])
         print(f"FINN dataflow project: {len(summary['rtl']['layers'])} RTL layers "
@@ -305,6 +306,17 @@ def _clock(text: str) -> float:
     return check_clock(float(text))
 
 
+def _shape(text: str) -> list[int]:
+    """`1,16`: a tensor shape, batch first, every size at least 1."""
+    try:
+        sizes = [int(v) for v in text.split(",")]
+    except ValueError:
+        raise ValueError(f"{text!r} is not a shape; give sizes separated by commas, e.g. 1,16") from None
+    if any(s < 1 for s in sizes):
+        raise ValueError(f"{text!r}: every size must be at least 1, e.g. 1,16")
+    return sizes
+
+
 def _iterations(text: str) -> list[int]:
     return [_int_in(0)(v) for v in text.split(",")]
 
@@ -397,6 +409,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input-type", help="for models whose input is not quantized: the firmware's input "
                                         "type, fixed<W,I> (default fixed<16,6>)")
     p.add_argument("--scaler", help="Standardizer JSON for jet inputs (a qapflow manifest brings its own)")
+    p.add_argument("--input-shape", type=_checked(_shape, "--input-shape"),
+                   help="the graph input's shape, batch first (e.g. 1,16), where the file leaves it symbolic "
+                        "or out")
     p.add_argument("--activations", choices=["auto", "thresholds"], default="auto",
                    help="auto: shift-and-clip where exact, thresholds elsewhere; thresholds: everywhere")
     p.add_argument("--out", required=True, help="project folder")

@@ -103,7 +103,9 @@ def fold_dead_neurons(model: ModelWrapper) -> tuple[ModelWrapper, int]:
 
 
 def prepare(model_path, input_type: str | None = None, scaler_file=None, probe: int = 2000,
-            activations: str = "auto", fold_dead: bool = False) -> Frontend:
+            activations: str = "auto", fold_dead: bool = False, input_shape=None) -> Frontend:
+    """`input_shape` (ints, batch first) fixes the graph input's shape where the file leaves it
+    symbolic or out (`--input-shape`); ingest checks it against the declared one."""
     model_path = Path(model_path)
     manifest = None
     if manifest_path(model_path).exists() and model_path.is_file():
@@ -114,7 +116,7 @@ def prepare(model_path, input_type: str | None = None, scaler_file=None, probe: 
                                               f"({manifest_path(model_path).name}): the file changed after export")
     if activations not in ACTIVATION_FORMS:
         raise QapflowError(f"--activations {activations!r}: use one of {ACTIVATION_FORMS}")
-    model = ingest(model_path)
+    model = ingest(model_path, input_shape)
     removed = None
     if fold_dead:
         model, removed = fold_dead_neurons(model)

@@ -111,7 +111,7 @@ def narrow_dense_results(hls_model, im: IntModel) -> None:
 
 
 def compile_hls4ml(model_path, out, opts: CompileOptions | None = None, input_type: str | None = None,
-                   scaler_file=None, probe: int = 2000, activations: str = "auto") -> dict:
+                   scaler_file=None, probe: int = 2000, activations: str = "auto", input_shape=None) -> dict:
     """Write an hls4ml project into `out`; return the compile summary (also saved there)."""
     opts = opts or CompileOptions()
     out = Path(out)
@@ -119,7 +119,7 @@ def compile_hls4ml(model_path, out, opts: CompileOptions | None = None, input_ty
     check_clock(opts.clock_ns)
     if opts.io not in ("parallel", "stream") or opts.strategy not in ("latency", "resource") or opts.reuse < 1:
         raise QapflowError(f"compile options {opts}: io parallel|stream, strategy latency|resource, reuse >= 1")
-    front = prepare(model_path, input_type, scaler_file, probe, activations)
+    front = prepare(model_path, input_type, scaler_file, probe, activations, input_shape=input_shape)
     im = front.im
     project = sanitize(opts.project_name, "qapflow_net")
     hls4ml_sparse.register()

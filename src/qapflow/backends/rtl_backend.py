@@ -122,7 +122,8 @@ def io_layout(kifs) -> list[dict]:
 
 def compile_rtl(model_path, out, pipeline_stages: int = 0, clock_ns: float = 5.0,
                 part: str = "xcu250-figd2104-2L-e", project_name: str = "qapflow_net",
-                input_type: str | None = None, scaler_file=None, probe: int = 2000, activations: str = "auto") -> dict:
+                input_type: str | None = None, scaler_file=None, probe: int = 2000, activations: str = "auto",
+                input_shape=None) -> dict:
     """Write Verilog, the integer model and the testbench sources into `out`."""
     from da4ml.codegen import RTLModel
     from da4ml.codegen.rtl.rtl_model import get_io_kifs
@@ -132,7 +133,7 @@ def compile_rtl(model_path, out, pipeline_stages: int = 0, clock_ns: float = 5.0
     check_clock(clock_ns)
     if not 0 <= int(pipeline_stages) <= 64:
         raise QapflowError(f"pipeline stages {pipeline_stages}: use 0 (da4ml's default) to 64")
-    front = prepare(model_path, input_type, scaler_file, probe, activations)
+    front = prepare(model_path, input_type, scaler_file, probe, activations, input_shape=input_shape)
     im = front.im
     core = sanitize(project_name, "qapflow_net")
     top = f"{core}_top"

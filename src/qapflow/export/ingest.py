@@ -26,11 +26,12 @@ from qapflow.common.errors import DataFormatError
 from qapflow.export.transforms.name_nodes import NameUnnamedNodes
 from qapflow.export.transforms.normalize_domains import NormalizeQuantDomains
 from qapflow.export.transforms.thresholded_relu import WhereGreaterToThresholdedRelu
+from qapflow.export.validate import validate_model
 
 QUANTIZER_OPS = ("Quant", "BipolarQuant", "Trunc", "MultiThreshold")
 
 
-def ingest(path) -> ModelWrapper:
+def ingest(path, input_shape=None) -> ModelWrapper:
     path = Path(path)
     if not path.is_file():
         raise DataFormatError(path, "file not found")
@@ -38,6 +39,7 @@ def ingest(path) -> ModelWrapper:
         proto = onnx.load(str(path))
     except Exception as exc:  # protobuf DecodeError and friends
         raise DataFormatError(path, f"not an ONNX file: {exc}") from exc
+    proto = validate_model(proto, path, input_shape)  # one clear error per broken file; --input-shape
     if not proto.graph.node:
         raise DataFormatError(path, "the ONNX graph has no nodes")
     model = ModelWrapper(proto)

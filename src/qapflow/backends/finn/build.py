@@ -55,6 +55,7 @@ class FinnOptions:
     input_type: str | None = None
     scaler_file: Path | None = None
     probe: int = 2000
+    input_shape: list[int] | None = None  # --input-shape: the graph input's shape, batch first
 
 
 def _finn_config(opts: FinnOptions, out_dir: Path):
@@ -101,7 +102,7 @@ def compile_finn(model_path, out, opts: FinnOptions) -> dict:
         raise QapflowError(f"--folding {opts.folding_file}: no such file")
     # FINN keeps every pruned zero (its sparsity request, FINN #792, is open): dead neurons go first
     front = prepare(model_path, opts.input_type, opts.scaler_file, opts.probe, activations="thresholds",
-                    fold_dead=True)
+                    fold_dead=True, input_shape=opts.input_shape)
     im = front.im
     with build_into(out) as build:
         finn_dir = build / FINN_DIR
