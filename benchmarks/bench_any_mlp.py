@@ -4,7 +4,8 @@
 
 Each case (depth 1-4, widths 1-64, bits 1-16 per tensor, sparsity 0-99%, power-of-two and
 float scales, with and without BN, Gemm or MatMul+Add, zero points, bipolar tensors, Softmax,
-Flatten) is compiled for hls4ml and RTL and simulated on probe inputs (saturation, rounding
+Flatten; and other tools' formats: quantized biases, 1-bit Quant nodes, MultiThreshold
+activations, a Relu before the input quantizer, old or empty domains, computed bit widths) is compiled for hls4ml and RTL and simulated on probe inputs (saturation, rounding
 ties); on every row qonnx (exact sums) == IntModel == hls4ml csim == RTL simulation.
 Rows go to OUT/rows.jsonl as they finish (a killed sweep resumes); the summary prints the
 count, the failures and the time, and the firmware path's time as a ratio of the integer

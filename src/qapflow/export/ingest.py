@@ -1,8 +1,10 @@
 """Read any QONNX file (qapflow's, Brevitas', QKeras via qonnx, FINN's) into a clean graph.
 
-qonnx graph passes, each one Transformation: domains normalised, then qonnx's cleanup steps
+qonnx graph passes, each one Transformation: domains normalised, QCDQ (QuantizeLinear / Clip /
+DequantizeLinear) turned into Quant nodes by qonnx's own conversion, then qonnx's cleanup steps
 (shape inference, constant folding with quantizers kept, weights given as graph inputs made
-constants), except that node names the user gave are kept (errors name them). What cannot
+constants), quantizers on constants other than weights (quantized biases) folded into the values
+they give, except that node names the user gave are kept (errors name them). What cannot
 be read gives one DataFormatError naming the file and the problem.
 """
 
@@ -20,9 +22,14 @@ from qonnx.transformation.general import (
     RemoveUnusedTensors,
 )
 from qonnx.transformation.infer_shapes import InferShapes
+from qonnx.transformation.qcdq_to_qonnx import QCDQToQuant
 from qonnx.transformation.quant_constant_folding import FoldTransposeIntoQuantInit
 
 from qapflow.common.errors import DataFormatError
+from qapflow.export.transforms.constants_to_initializers import ConstantNodesToInitializers
+from qapflow.export.transforms.fold_multithreshold_affine import FoldAffineIntoMultiThreshold
+from qapflow.export.transforms.fold_quantized_constants import FoldQuantizedConstants
+from qapflow.export.transforms.integer_weights_to_qcdq import IntegerWeightsToQuantizeLinear
 from qapflow.export.transforms.name_nodes import NameUnnamedNodes
 from qapflow.export.transforms.normalize_domains import NormalizeQuantDomains
 from qapflow.export.transforms.thresholded_relu import WhereGreaterToThresholdedRelu
@@ -43,8 +50,12 @@ def ingest(path, input_shape=None) -> ModelWrapper:
     if not proto.graph.node:
         raise DataFormatError(path, "the ONNX graph has no nodes")
     model = ModelWrapper(proto)
-    steps = [NormalizeQuantDomains(), WhereGreaterToThresholdedRelu(), InferShapes(), GiveUniqueParameterTensors(),
-             FoldConstants(exclude_op_types=list(QUANTIZER_OPS)), FoldTransposeIntoQuantInit(),
+    # QCDQToQuant reads the QuantizeLinear outputs' types (shape inference first) and must run
+    # before constant folding, which would fold a weight's QuantizeLinear/DequantizeLinear away
+    steps = [ConstantNodesToInitializers(), NormalizeQuantDomains(), IntegerWeightsToQuantizeLinear(), InferShapes(),
+             QCDQToQuant(), WhereGreaterToThresholdedRelu(), InferShapes(),
+             GiveUniqueParameterTensors(), FoldConstants(exclude_op_types=list(QUANTIZER_OPS)),
+             FoldQuantizedConstants(), FoldAffineIntoMultiThreshold(), FoldTransposeIntoQuantInit(),
              RemoveUnusedTensors(), RemoveStaticGraphInputs(), NameUnnamedNodes(), GiveReadableTensorNames()]
     try:
         for step in steps:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from qonnx.core.modelwrapper import ModelWrapper
 
-from qapflow.intmodel.chain import Chain, Stage, attr, describe, quant_params, read_chain
+from qapflow.intmodel.chain import Chain, Stage, annotated_integer_type, attr, describe, quant_params, read_chain
 from qapflow.intmodel.model import IntLayer, IntModel, NotBitExact, QuantSpec, interval_matvec
 from qapflow.intmodel.software import InputGrid, OutputMap, SoftwareEnds, dense_output
 from qapflow.intmodel.subgraph import run, subgraph
@@ -69,14 +69,48 @@ def parse_fixed_type(text: str) -> QuantSpec:
     return QuantSpec(width, integer - width, not (m.group(1) or m.group(2)), False)
 
 
+def multithreshold_grid(model: ModelWrapper, node, what: str) -> Grid:
+    """FINN's MultiThreshold: value = out_scale * count + out_bias, count in [0, K] for K thresholds
+    a channel; its integers are the counts shifted by out_bias / out_scale where that is a whole
+    number (FINN's signed activations), else the counts with the bias as the grid's offset."""
+    thresholds = model.get_initializer(node.input[1])
+    if thresholds is None or np.ndim(thresholds) != 2:
+        raise NotBitExact(f"{what} {describe(node)}: thresholds must be a constant [channels, steps] array")
+    scale, bias = float(np.float32(attr(node, "out_scale", 1.0))), float(np.float32(attr(node, "out_bias", 0.0)))
+    if not (np.isfinite(scale) and scale > 0 and np.isfinite(bias)):
+        raise NotBitExact(f"{what} {describe(node)}: out_scale {scale} and out_bias {bias} must be finite, "
+                          "out_scale positive")
+    steps = int(np.shape(thresholds)[1])
+    shift = bias / scale
+    exp = pot_exponent(scale) or 0
+    if shift != round(shift):
+        return Grid(QuantSpec(max(1, steps.bit_length()), exp, False, False), scale, offset=shift,
+                    rounding="THRESHOLDS")
+    lo, hi = int(shift), int(shift) + steps  # value = scale * q exactly, q = count + shift
+    if lo >= 0:
+        return Grid(QuantSpec(max(1, hi.bit_length()), exp, False, False), scale, rounding="THRESHOLDS")
+    bits = 1 + max((-lo - 1).bit_length(), hi.bit_length())
+    return Grid(QuantSpec(bits, exp, True, False), scale, rounding="THRESHOLDS")
+
+
+def annotated_grid(dtype) -> Grid:
+    """The grid of a qonnx integer DataType (scale 1; BIPOLAR as +-1)."""
+    if dtype.name == "BIPOLAR":
+        return Grid(QuantSpec(1, 0, False, False), 1.0, mult=2, offset=-1.0, rounding="BIPOLAR")
+    return Grid(QuantSpec(int(dtype.bitwidth()), 0, bool(dtype.signed()), False), 1.0)
+
+
 def quant_grid(model: ModelWrapper, node, what: str) -> Grid:
+    if node.op_type == "MultiThreshold":
+        return multithreshold_grid(model, node, what)
     p = quant_params(model, node)
     if p["scale"].size != 1:
         raise NotBitExact(f"{what} {describe(node)}: per-channel activation scales are not supported "
                           "(use a per-tensor scale for activations; weights may be per-channel)")
     scale = float(np.float32(p["scale"].reshape(-1)[0]))
-    if p["bipolar"]:
-        return Grid(QuantSpec(1, 0, False, False), scale, mult=2, offset=-1.0, rounding="BIPOLAR")
+    if p["bipolar"]:  # value = scale * (+-1 - zero point): q in {0, 1} is 2q - 1
+        offset = -1.0 - float(p["zeropt"].reshape(-1)[0]) if p["zeropt"].size == 1 else -1.0 - p["zeropt"].reshape(-1)
+        return Grid(QuantSpec(1, 0, False, False), scale, mult=2, offset=offset, rounding="BIPOLAR")
     bits = int(p["bitwidth"].reshape(-1)[0])
     if p["bitwidth"].reshape(-1)[0] != bits or not 1 <= bits <= 32:
         raise NotBitExact(f"{what} {describe(node)}: bit width {p['bitwidth']} must be a whole number 1-32")
@@ -88,6 +122,13 @@ def quant_grid(model: ModelWrapper, node, what: str) -> Grid:
 
 def _weight_ints(model: ModelWrapper, stage: Stage) -> tuple[np.ndarray, np.ndarray, int]:
     """Integer weights [out, in], the per-output-channel scale and the bit width."""
+    if stage.weight_quant is None:  # constants annotated as integers (FINN-ONNX): scale 1
+        dtype = annotated_integer_type(model, stage.dense.input[1])
+        ints = np.round(stage.weight)
+        if not np.array_equal(ints, stage.weight) or not dtype.allowed(ints).all():
+            raise NotBitExact(f"{describe(stage.dense)}: its weights are annotated {dtype.name} but hold "
+                              "other values")
+        return ints.astype(np.int64), np.ones(stage.weight.shape[0]), max(1, int(dtype.bitwidth()))
     p = quant_params(model, stage.weight_quant)
     if np.any(p["zeropt"] != 0):
         raise NotBitExact(f"{describe(stage.weight_quant)}: weights with a non-zero zero point")
@@ -190,9 +231,13 @@ def build_int_model(model: ModelWrapper, input_type: str | None = None, force_th
     force_thresholds: thresholds even where shift-and-clip is exact (to compare their cost)."""
     chain = read_chain(model)
     graph_input = model.graph.input[0].name
+    annotated = annotated_integer_type(model, graph_input)
     if chain.input_quant is not None:
         grid = quant_grid(model, chain.input_quant, "input quantizer")
         assumed = None
+    elif annotated is not None and input_type is None:  # FINN-ONNX: the input's datatype annotation
+        grid = annotated_grid(annotated)
+        assumed = f"{annotated.name} (the graph input's datatype annotation)"
     else:
         assumed = input_type or DEFAULT_INPUT_TYPE
         spec = parse_fixed_type(assumed)

@@ -27,8 +27,12 @@ class UnsupportedGraph(QapflowError):
 
 DENSE = ("Gemm", "MatMul")
 QUANTIZERS = ("Quant", "BipolarQuant")
+# FINN's MultiThreshold: an activation (or input) quantizer whose integers are its counts
+ACTIVATION_QUANTIZERS = QUANTIZERS + ("MultiThreshold",)
 SHAPE_OPS = ("Flatten", "Reshape", "Transpose", "Squeeze", "Unsqueeze")
 PREPROCESSING = ("Mul", "Div", "Add", "Sub")
+# float ops the software head may run before the input quantizer (a Relu: an unsigned input)
+HEAD_FLOAT_OPS = PREPROCESSING + ("Relu", "Clip", "Identity", "BatchNormalization")
 # elementwise ops allowed between a dense op and the next quantizer; all monotone per channel
 ELEMENTWISE = ("Add", "Sub", "Mul", "Div", "BatchNormalization", "Relu", "ThresholdedRelu", "Clip", "Identity",
                "Trunc")
@@ -41,7 +45,7 @@ class Stage:
 
     dense: NodeProto
     weight: np.ndarray  # float64 [out, in]: the values the graph multiplies with
-    weight_quant: NodeProto
+    weight_quant: NodeProto | None  # None: integer constants with a datatype annotation (FINN-ONNX)
     bias: np.ndarray | None = None  # a Gemm's own bias (C input); MatMul biases are Add nodes in tail
     tail: list[NodeProto] = field(default_factory=list)
     quant: NodeProto | None = None  # None: the output stage
@@ -97,9 +101,13 @@ def quant_params(model: ModelWrapper, node: NodeProto) -> dict:
         return {"scale": np.asarray(params[0], np.float64), "zeropt": np.zeros(1), "bitwidth": np.ones(1),
                 "signed": True, "narrow": False, "rounding_mode": "BIPOLAR", "bipolar": True}
     scale, zeropt, bitwidth = (np.asarray(p, np.float64) for p in params)
-    return {"scale": scale, "zeropt": zeropt, "bitwidth": bitwidth, "signed": bool(attr(node, "signed", 1)),
-            "narrow": bool(attr(node, "narrow", 0)), "rounding_mode": attr(node, "rounding_mode", "ROUND"),
-            "bipolar": False}
+    signed = bool(attr(node, "signed", 1))
+    # qonnx executes a signed 1-bit Quant as bipolar (+-1, narrow or not), as old Brevitas/FINN
+    # exports write binary weights and activations
+    bipolar = signed and bitwidth.size == 1 and float(bitwidth.reshape(-1)[0]) == 1.0
+    return {"scale": scale, "zeropt": zeropt, "bitwidth": bitwidth, "signed": signed,
+            "narrow": bool(attr(node, "narrow", 0)),
+            "rounding_mode": "BIPOLAR" if bipolar else attr(node, "rounding_mode", "ROUND"), "bipolar": bipolar}
 
 
 def quantized_constant(model: ModelWrapper, node: NodeProto) -> np.ndarray:
@@ -111,7 +119,7 @@ def quantized_constant(model: ModelWrapper, node: NodeProto) -> np.ndarray:
     p = quant_params(model, node)
     value = np.asarray(value, np.float32)
     scale = p["scale"].astype(np.float32)
-    if p["bipolar"]:
+    if node.op_type == "BipolarQuant":
         return (np.where(value >= 0, np.float32(1), np.float32(-1)) * scale).astype(np.float64)
     q = quant(value, scale, p["zeropt"].astype(np.float32), p["bitwidth"].astype(np.float32), p["signed"],
               p["narrow"], p["rounding_mode"])
@@ -136,15 +144,26 @@ def _variable_input(model: ModelWrapper, node: NodeProto) -> str:
     return variables[0]
 
 
-def _dense_weight(model: ModelWrapper, node: NodeProto) -> tuple[np.ndarray, NodeProto]:
-    """The dense op's weights as [out, in] and their quantizer."""
+def annotated_integer_type(model: ModelWrapper, tensor: str):
+    """The tensor's qonnx DataType when it is annotated as integers (FINN-ONNX), else None."""
+    dtype = model.get_tensor_datatype(tensor)
+    return dtype if dtype.is_integer() else None
+
+
+def _dense_weight(model: ModelWrapper, node: NodeProto) -> tuple[np.ndarray, NodeProto | None]:
+    """The dense op's weights as [out, in] and their quantizer (None: annotated integers)."""
     weight_name = node.input[1]
     producer = model.find_producer(weight_name)
-    if producer is None or producer.op_type not in QUANTIZERS:
+    constant = model.get_initializer(weight_name)
+    if producer is None and constant is not None and annotated_integer_type(model, weight_name) is not None:
+        weight = np.asarray(constant, np.float64)  # FINN-ONNX: the integers themselves, scale 1
+    elif producer is None or producer.op_type not in QUANTIZERS:
         what = "float constants" if producer is None else f"the output of {describe(producer)}"
         raise UnsupportedGraph(f"{describe(node)}: its weights are {what}; qapflow needs quantized "
-                               "weights (a Quant or BipolarQuant node on a constant)")
-    weight = quantized_constant(model, producer)
+                               "weights (a Quant or BipolarQuant node on a constant, or constants "
+                               "annotated with an integer datatype as FINN writes them)")
+    else:
+        weight = quantized_constant(model, producer)
     if weight.ndim != 2:
         raise UnsupportedGraph(f"{describe(node)}: weights of shape {list(weight.shape)}; expected 2-D")
     if node.op_type == "Gemm":
@@ -181,8 +200,8 @@ def _hint(model: ModelWrapper, node: NodeProto, stages: list) -> str:
         for out in current.output:
             seen.extend(model.find_consumers(out) or [])
     if any(op in DENSE for op in downstream):
-        return ("between dense layers only " + ", ".join(ELEMENTWISE) + " (by constants), then a Quant or "
-                "BipolarQuant activation quantizer")
+        return ("between dense layers only " + ", ".join(ELEMENTWISE) + " (by constants), then a Quant, "
+                "BipolarQuant or MultiThreshold activation quantizer")
     return "after the last dense layer only " + ", ".join(OUTPUT_TAIL[:-1]) + " (left to software)"
 
 
@@ -195,12 +214,13 @@ def read_chain(model: ModelWrapper) -> Chain:
     head, input_quant = [], None
     node = _consumer(model, model.graph.input[0].name)
     while node is not None and node.op_type not in DENSE:
-        if node.op_type in QUANTIZERS and input_quant is None:
+        if node.op_type in ACTIVATION_QUANTIZERS and input_quant is None:
             input_quant = node
-        elif node.op_type not in SHAPE_OPS + PREPROCESSING or (input_quant is not None and
-                                                                 node.op_type in PREPROCESSING):
-            raise UnsupportedGraph(f"{describe(node)} before the first dense layer: only reshapes, "
-                                   "Mul/Div/Add/Sub by constants and one input quantizer are supported there")
+        elif node.op_type not in SHAPE_OPS + HEAD_FLOAT_OPS or (input_quant is not None and
+                                                                  node.op_type in HEAD_FLOAT_OPS):
+            raise UnsupportedGraph(f"{describe(node)} before the first dense layer: only reshapes, float "
+                                   f"{', '.join(HEAD_FLOAT_OPS)} by constants before one input quantizer "
+                                   "(Quant, BipolarQuant, MultiThreshold), and reshapes after it")
         head.append(node)
         node = _consumer(model, node.output[0])
     stages = []
@@ -214,7 +234,7 @@ def read_chain(model: ModelWrapper) -> Chain:
                                        "only division by a constant is supported")
             stage.tail.append(nxt)
             nxt = _consumer(model, nxt.output[0])
-        if nxt is not None and nxt.op_type in QUANTIZERS:
+        if nxt is not None and nxt.op_type in ACTIVATION_QUANTIZERS:
             stage.quant = nxt
             nxt = _consumer(model, nxt.output[0])
         stages.append(stage)
@@ -233,5 +253,5 @@ def read_chain(model: ModelWrapper) -> Chain:
     return Chain(head, input_quant, stages, output_tail)
 
 
-__all__ = ["Chain", "Stage", "UnsupportedGraph", "read_chain", "quant_params", "quantized_constant",
+__all__ = ["Chain", "Stage", "UnsupportedGraph", "read_chain", "quant_params", "quantized_constant", "ACTIVATION_QUANTIZERS",
            "attr", "describe"]

@@ -30,6 +30,10 @@ def batched(model: ModelWrapper, n: int) -> ModelWrapper:
     inp = copy.graph.input[0].name
     shape = list(copy.get_tensor_shape(inp))
     copy.set_tensor_shape(inp, [n, *shape[1:]])
+    # integer annotations (FINN-ONNX) make qonnx refuse any tensor fed to it off their grid (inputs
+    # not yet rounded, float32 sums); they carry no meaning for execution, and the integer model
+    # reads them from the original graph
+    copy.graph.ClearField("quantization_annotation")
     for node in copy.graph.node:
         if node.op_type == "Reshape":
             target = copy.get_initializer(node.input[1])

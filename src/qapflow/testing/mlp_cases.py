@@ -45,13 +45,24 @@ class MlpCase:
     weights_as_inputs: bool = False
     zero_point: bool = False
     input_quant: bool = True  # False: a float input (the firmware's grid comes from --input-type)
+    # formats other tools write (issue 22): QKeras' quantized biases (a Quant on each bias
+    # constant), old Brevitas/FINN 1-bit weights and activations as Quant(bits=1, signed, narrow),
+    # FINN's MultiThreshold activations, a Relu in front of the input quantizer (an unsigned
+    # input), Quant nodes in an old or empty domain, bit widths computed by a constant subgraph
+    quantized_bias: bool = False
+    one_bit_as_quant: bool = False
+    multithreshold: bool = False
+    input_relu: bool = False
+    quant_domain: str = "qonnx.custom_op.general"
+    computed_bit_widths: bool = False
     seed: int = 0
     notes: list[str] = field(default_factory=list)
 
 
 class _Graph:
-    def __init__(self, rng):
+    def __init__(self, rng, case: "MlpCase | None" = None):
         self.nodes, self.inits, self.rng, self.count = [], [], rng, 0
+        self.case = case or MlpCase(1, 1, [])
 
     def const(self, value, name=None) -> str:
         self.count += 1
@@ -70,24 +81,46 @@ class _Graph:
             return np.full(shape, 2.0 ** np.round(np.log2(magnitude)), np.float32)
         return (magnitude * self.rng.uniform(0.6, 1.4, size=shape)).astype(np.float32)
 
+    def bit_width(self, bits: int) -> str:
+        if not self.case.computed_bit_widths:
+            return self.const(float(bits))
+        # as Brevitas writes accumulator-derived widths: a small constant subgraph
+        return self.node("Add", [self.const(float(bits - 1)), self.const(1.0)])
+
     def quant(self, x: str, bits: int, scale, signed: bool, zero_point: float = 0.0, narrow=False) -> str:
+        domain = self.case.quant_domain
+        if bits == 1 and self.case.one_bit_as_quant:  # old Brevitas/FINN: bipolar as a 1-bit signed Quant
+            return self.node("Quant", [x, self.const(np.mean(scale) if np.ndim(scale) else scale), self.const(0.0),
+                                       self.bit_width(1)], domain=domain, signed=1, narrow=1, rounding_mode="ROUND")
         if bits == 1:
             return self.node("BipolarQuant", [x, self.const(np.mean(scale) if np.ndim(scale) else scale)],
-                             domain=QONNX_DOMAIN)
-        return self.node("Quant", [x, self.const(scale), self.const(zero_point), self.const(float(bits))],
-                         domain=QONNX_DOMAIN, signed=int(signed), narrow=int(narrow), rounding_mode="ROUND")
+                             domain=domain)
+        return self.node("Quant", [x, self.const(scale), self.const(zero_point), self.bit_width(bits)],
+                         domain=domain, signed=int(signed), narrow=int(narrow), rounding_mode="ROUND")
+
+    def multithreshold(self, x: str, bits: int, width: int, signed: bool, scale: float, spread: float) -> str:
+        """FINN's MultiThreshold: per channel 2**bits - 1 sorted float thresholds over +-spread, the
+        count scaled by out_scale and shifted by out_bias (-2**(bits-1) steps when signed)."""
+        levels = 2**bits - 1
+        thresholds = np.sort(self.rng.uniform(-spread, spread, size=(width, levels)), axis=1)
+        bias = -(2 ** (bits - 1)) * scale if signed else 0.0
+        out_dtype = (f"INT{bits}" if bits > 1 else "BIPOLAR") if signed else f"UINT{bits}"
+        return self.node("MultiThreshold", [x, self.const(thresholds)], domain=self.case.quant_domain,
+                         out_dtype=out_dtype, out_scale=float(scale), out_bias=float(bias))
 
 
 def build_case(case: MlpCase) -> onnx.ModelProto:
     rng = np.random.default_rng(case.seed)
-    g = _Graph(rng)
+    g = _Graph(rng, case)
     in_shape = [1, 1, case.n_in] if case.flatten_input else [1, case.n_in]
     x = "x"
     if case.flatten_input:
         x = g.node("Flatten", [x], axis=1)
     in_scale = float(g.scale(case.pot_scales, 4.0 / 2 ** max(case.input_bits - 1, 1)))
+    if case.input_relu:  # an unsigned input: a Relu in front of the input quantizer
+        x = g.node("Relu", [x])
     if case.input_quant:
-        x = g.quant(x, case.input_bits, in_scale, True)
+        x = g.quant(x, case.input_bits, in_scale, not case.input_relu)
     n_in = case.n_in
     for i, layer in enumerate(case.layers):
         last = i == len(case.layers) - 1
@@ -103,10 +136,17 @@ def build_case(case: MlpCase) -> onnx.ModelProto:
         if case.pot_scales and not layer.per_channel:  # on the accumulator grid: shift-and-clip
             step = float(np.mean(w_scale)) * in_scale
             bias = np.round(bias / step) * step
-        if case.matmul:
-            y = g.node("Add", [g.node("MatMul", [x, wq]), g.const(bias)])
+        if case.quantized_bias:  # QKeras quantized_bits on the bias: a Quant on the constant
+            on_grid = case.pot_scales and not layer.per_channel  # its own step is the accumulator's
+            b_scale = float(np.mean(w_scale)) * in_scale if on_grid else float(g.scale(True, 2.0**-6))
+            bias_in = g.quant(g.const(bias if on_grid else np.clip(bias, -2.0, 2.0)), 24 if on_grid else 8,
+                              b_scale, True)
         else:
-            y = g.node("Gemm", [x, wq, g.const(bias)], transB=1)
+            bias_in = g.const(bias)
+        if case.matmul:
+            y = g.node("Add", [g.node("MatMul", [x, wq]), bias_in])
+        else:
+            y = g.node("Gemm", [x, wq, bias_in], transB=1)
         if layer.batch_norm:
             y = g.node("BatchNormalization", [y, g.const(rng.uniform(-1.5, 1.5, layer.width)),
                                               g.const(rng.normal(size=layer.width) * 0.2),
@@ -119,7 +159,10 @@ def build_case(case: MlpCase) -> onnx.ModelProto:
                 y = g.node("Relu", [y])
             zp = float(rng.integers(0, 3)) if case.zero_point and bits > 2 and not signed else 0.0
             in_scale = float(g.scale(case.pot_scales, 4.0 / 2**bits))
-            y = g.quant(y, bits, in_scale, signed, zero_point=zp)
+            if case.multithreshold:
+                y = g.multithreshold(y, bits, layer.width, signed, in_scale, spread=2.0)
+            else:
+                y = g.quant(y, bits, in_scale, signed, zero_point=zp)
         x, n_in = y, layer.width
     if case.softmax:
         x = g.node("Softmax", [x], axis=-1)
@@ -131,7 +174,8 @@ def build_case(case: MlpCase) -> onnx.ModelProto:
     if case.weights_as_inputs:
         graph.input.extend(helper.make_tensor_value_info(i.name, TensorProto.FLOAT, list(i.dims))
                            for i in g.inits if i.name.startswith("w"))
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13), helper.make_opsetid(QONNX_DOMAIN, 1)])
+    opsets = [helper.make_opsetid("", 13)] + ([helper.make_opsetid(case.quant_domain, 1)] if case.quant_domain else [])
+    model = helper.make_model(graph, opset_imports=opsets)
     return model
 
 
@@ -148,13 +192,22 @@ def random_case(seed: int, max_width: int = 64) -> MlpCase:
                    matmul=bool(rng.random() < 0.5), output_quant=bool(rng.random() < 0.3),
                    softmax=bool(rng.random() < 0.2), argmax=bool(rng.random() < 0.1),
                    flatten_input=bool(rng.random() < 0.2), weights_as_inputs=bool(rng.random() < 0.2), zero_point=zero_point, seed=seed)
+    # the formats of other tools, drawn apart so that every seed keeps the network it had
+    formats = np.random.default_rng([seed, 22])
+    case.quantized_bias = bool(formats.random() < 0.2)
+    case.one_bit_as_quant = bool(formats.random() < 0.3)
+    case.multithreshold = bool(formats.random() < 0.15)
+    case.input_relu = bool(formats.random() < 0.1)
+    case.computed_bit_widths = bool(formats.random() < 0.1)
+    case.quant_domain = str(formats.choice(["qonnx.custom_op.general", "", "qonnx", "finn.custom_op.general"],
+                                           p=[0.7, 0.1, 0.1, 0.1]))
     for i in range(depth):
         last = i == depth - 1
         width = int(rng.integers(1, 6)) if last else int(rng.integers(1, max_width + 1))
         layer = LayerCase(width, int(rng.integers(1, 17)), int(rng.integers(1, 17)),
                           per_channel=bool(rng.random() < 0.5), batch_norm=bool(rng.random() < 0.4),
                           sparsity=float(rng.choice([0.0, 0.5, 0.9, 0.99])))
-        shift_form = (pot and not layer.batch_norm and not layer.per_channel and not zero_point
+        shift_form = (pot and not case.multithreshold and not layer.batch_norm and not layer.per_channel and not zero_point
                       and layer.weight_bits > 1 and prev_bits > 1 and layer.act_bits > 1)
         if not shift_form:
             while layer.act_bits > 1 and (2**layer.act_bits) * width > MAX_LEVELS_X_CHANNELS:

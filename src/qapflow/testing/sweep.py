@@ -30,7 +30,10 @@ def run_case(seed: int, work: Path, n: int = 500, max_width: int = 64, keep: boo
            "input_bits": case.input_bits, "weight_bits": [l.weight_bits for l in case.layers],
            "act_bits": [l.act_bits for l in case.layers], "sparsity": [l.sparsity for l in case.layers],
            "batch_norm": [l.batch_norm for l in case.layers], "pot_scales": case.pot_scales,
-           "matmul": case.matmul, "softmax": case.softmax, "zero_point": case.zero_point}
+           "matmul": case.matmul, "softmax": case.softmax, "zero_point": case.zero_point,
+           "formats": {"quantized_bias": case.quantized_bias, "one_bit_as_quant": case.one_bit_as_quant,
+                       "multithreshold": case.multithreshold, "input_relu": case.input_relu,
+                       "computed_bit_widths": case.computed_bit_widths, "quant_domain": case.quant_domain}}
     start = time.time()
     try:
         hls = compile_hls4ml(model, folder / "hls", probe=0)

@@ -21,6 +21,8 @@ from qapflow.backends.finn.runtime import FINN_VERSION, finn_session, vendor_not
 from qapflow.backends.finn.transforms.int_model_parameters import IntModelParameters, compare_parameters
 from qapflow.backends.finn.transforms.integer_input import IntegerInput
 from qapflow.backends.finn.transforms.integer_partition import IntegerPartition
+from qapflow.backends.finn.transforms.multithreshold_counts import MultiThresholdCounts
+from qapflow.backends.finn.transforms.relu_into_multithreshold import AbsorbReluIntoMultiThreshold
 from qapflow.backends.frontend import prepare
 from qapflow.backends.project import PROJECT_MANIFEST, build_into
 from qapflow.common.atomic import write_json
@@ -38,7 +40,7 @@ VENDOR_OUTPUTS = ["stitched_ip", "rtlsim_performance", "out_of_context_synth"]
 
 
 # FINN's builder steps (finn.builder.build_dataflow_steps) and qapflow's, in order
-STEPS = ["step_qapflow_integer_input", "step_qonnx_to_finn", "step_tidy_up", "step_streamline",
+STEPS = ["step_qapflow_integer_input", "step_qapflow_multithreshold_counts", "step_qonnx_to_finn", "step_tidy_up", "step_streamline",
          "step_convert_to_hw", "step_qapflow_integer_partition", "step_qapflow_int_model_parameters",
          "step_specialize_layers", "step_qapflow_check_rtl", "step_target_fps_parallelization",
          "step_apply_folding_config", "step_minimize_bit_width", "step_generate_estimate_reports",
@@ -76,8 +78,9 @@ def _specialized(model: ModelWrapper) -> ModelWrapper:
     hls = [f"{n.name} ({n.op_type})" for n in model.graph.node if n.op_type.endswith("_hls")]
     if hls:
         raise QapflowError(f"FINN chose HLS for {', '.join(hls)}; its C++ needs finn-hlslib and Vitis, which "
-                           "qapflow cannot simulate here: use weights and activations of at most 8 bits "
-                           "(FINN's RTL MVU and thresholds)")
+                           "qapflow cannot simulate here. FINN's RTL MVU takes layer inputs of 4 to 8 bits "
+                           "(wider on UltraScale parts' DSPs) and accumulators within the DSP's width: use "
+                           "activations of 4-8 bits, or the hls4ml or rtl backend")
     return model
 
 
@@ -118,6 +121,8 @@ def compile_finn(model_path, out, opts: FinnOptions) -> dict:
 
             ours = {
                 "step_qapflow_integer_input": lambda m, c: m.transform(IntegerInput(im.input)),
+                "step_qapflow_multithreshold_counts": lambda m, c: m.transform(AbsorbReluIntoMultiThreshold()).transform(
+                    MultiThresholdCounts()),
                 "step_qapflow_integer_partition": lambda m, c: m.transform(IntegerPartition()),
                 "step_qapflow_int_model_parameters": int_model_parameters,
                 "step_qapflow_check_rtl": lambda m, c: _specialized(_set_mem_mode(m, opts.mem_mode)),
@@ -125,7 +130,13 @@ def compile_finn(model_path, out, opts: FinnOptions) -> dict:
             model, seconds = ModelWrapper(front.model.model), {}
             for i, name in enumerate(STEPS):
                 start = time.perf_counter()
-                model = (ours.get(name) or getattr(S, name))(model, cfg)
+                try:
+                    model = (ours.get(name) or getattr(S, name))(model, cfg)
+                except QapflowError:
+                    raise
+                except Exception as exc:  # FINN's own refusals are plain assertions and FINNUserErrors
+                    raise QapflowError(f"{model_path}: FINN's {name} cannot build this model: "
+                                       f"{type(exc).__name__}: {exc}") from exc
                 seconds[name] = round(time.perf_counter() - start, 3)
                 model.save(str(models / f"{i:02d}_{name}.onnx"))
             hardware = models / "hardware.onnx"

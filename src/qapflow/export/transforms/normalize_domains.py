@@ -1,7 +1,8 @@
 """Give quantizer nodes written by older tools qonnx's own domain, and declare it.
 
-FINN writes `finn.custom_op.general`, old Brevitas `onnx.brevitas`; qonnx executes and
-infers shapes for its ops under `qonnx.custom_op.general`. The node's semantics are the
+FINN writes `finn.custom_op.general`, old Brevitas `onnx.brevitas`, some exporters `qonnx` or
+no domain at all (onnxruntime then rejects the graph as INVALID_GRAPH: no standard op has these
+names); qonnx executes and infers shapes for its ops under `qonnx.custom_op.general`. The node's semantics are the
 same; only the domain name changes, and the model's opset list gains the domain so that
 ONNX tools do not reject the file.
 """
@@ -12,7 +13,7 @@ from onnx import helper
 from qonnx.transformation.base import Transformation
 
 QONNX_DOMAIN = "qonnx.custom_op.general"
-OLD_DOMAINS = ("finn.custom_op.general", "onnx.brevitas", "finn")
+OLD_DOMAINS = ("finn.custom_op.general", "onnx.brevitas", "finn", "qonnx", "", "ai.onnx")
 QUANT_OPS = ("Quant", "BipolarQuant", "Trunc", "MultiThreshold")
 
 

@@ -119,6 +119,17 @@ def compare_parameters(model: ModelWrapper, im: IntModel) -> list[dict]:
     return report
 
 
+def rtl_mvu_weight_type(weight: np.ndarray) -> DataType:
+    """The weights' type as FINN's RTL MVU takes them: signed, at least 4 bits, narrow range (its
+    minimum never used, which DSP48E1 parts need). FINN's SpecializeLayers picks the HLS MVU for
+    anything else, and qapflow cannot simulate HLS; the values are the integer model's either way."""
+    lo, hi = int(min(weight.min(), 0)), int(max(weight.max(), 0))
+    bits = 4
+    while not (-(2 ** (bits - 1)) < lo and hi <= 2 ** (bits - 1) - 1):
+        bits += 1
+    return DataType[f"INT{bits}"]
+
+
 class IntModelParameters(Transformation):
     """Set each MVAU's weights and each Thresholding's thresholds to the integer model's."""
 
@@ -134,7 +145,7 @@ class IntModelParameters(Transformation):
             if w.shape != layer.weight.T.shape:
                 raise QapflowError(f"{mvau.name}: FINN's weights are {list(w.shape)}, the integer model's layer {k} "
                                    f"{list(layer.weight.T.shape)}")
-            w_type = int_type(min(layer.weight.min(), 0), max(layer.weight.max(), 0))
+            w_type = rtl_mvu_weight_type(layer.weight)
             model.set_initializer(mvau.input[1], layer.weight.T.astype(np.float32))
             model.set_tensor_datatype(mvau.input[1], w_type)
             inst = getCustomOp(mvau)
