@@ -74,11 +74,11 @@ def _finn_config(opts: FinnOptions, out_dir: Path):
         minimize_bit_width=False)
 
 
-def _specialized(model: ModelWrapper) -> ModelWrapper:
+def _specialized(model: ModelWrapper, model_path) -> ModelWrapper:
     hls = [f"{n.name} ({n.op_type})" for n in model.graph.node if n.op_type.endswith("_hls")]
     if hls:
-        raise QapflowError(f"FINN chose HLS for {', '.join(hls)}; its C++ needs finn-hlslib and Vitis, which "
-                           "qapflow cannot simulate here. FINN's RTL MVU takes layer inputs of 4 to 8 bits "
+        raise QapflowError(f"{model_path}: FINN chose HLS for {', '.join(hls)}; its C++ needs finn-hlslib and "
+                           "Vitis, which qapflow cannot simulate here. FINN's RTL MVU takes layer inputs of 4 to 8 bits "
                            "(wider on UltraScale parts' DSPs) and accumulators within the DSP's width: use "
                            "activations of 4-8 bits, or the hls4ml or rtl backend")
     return model
@@ -125,7 +125,7 @@ def compile_finn(model_path, out, opts: FinnOptions) -> dict:
                     MultiThresholdCounts()),
                 "step_qapflow_integer_partition": lambda m, c: m.transform(IntegerPartition()),
                 "step_qapflow_int_model_parameters": int_model_parameters,
-                "step_qapflow_check_rtl": lambda m, c: _specialized(_set_mem_mode(m, opts.mem_mode)),
+                "step_qapflow_check_rtl": lambda m, c: _specialized(_set_mem_mode(m, opts.mem_mode), model_path),
             }
             model, seconds = ModelWrapper(front.model.model), {}
             for i, name in enumerate(STEPS):
