@@ -295,13 +295,13 @@ def _int_in(lo: int, hi: int | None = None):
 
 
 def _part(text: str) -> str:
-    from qapflow.flow.schema import check_part
+    from qapflow.common.values import check_part
 
     return check_part(text)
 
 
 def _clock(text: str) -> float:
-    from qapflow.flow.schema import check_clock
+    from qapflow.common.values import check_clock
 
     return check_clock(float(text))
 

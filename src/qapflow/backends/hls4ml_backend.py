@@ -22,7 +22,7 @@ from qapflow.backends.identifiers import sanitize
 from qapflow.backends.project import PROJECT_MANIFEST, build_into
 from qapflow.common.atomic import write_json
 from qapflow.common.errors import QapflowError
-from qapflow.flow.schema import check_clock, check_part
+from qapflow.common.values import check_clock, check_part
 from qapflow.intmodel.model import IntModel, QuantSpec
 
 DEFAULT_PART = "xcu250-figd2104-2L-e"

@@ -23,7 +23,7 @@ from qapflow.backends.templates import render
 from qapflow.common.atomic import write_json
 from qapflow.common.errors import QapflowError
 from qapflow.backends.frontend import prepare
-from qapflow.flow.schema import check_clock, check_part
+from qapflow.common.values import check_clock, check_part
 from qapflow.intmodel.model import IntLayer, IntModel
 
 WIDE = 64  # integer bits wide enough for any intermediate of these networks

@@ -27,7 +27,8 @@ from qapflow.common.errors import QapflowError
 from qapflow.common.mappings import merge
 from qapflow.common.hashing import file_digest, settings_digest
 from qapflow.common.tools import ToolNotFound
-from qapflow.flow.schema import STAGES, family_of, validate_flow
+from qapflow.common.values import family_of
+from qapflow.flow.schema import STAGES, validate_flow
 
 
 def load_flow(path, smoke: bool = False) -> dict:

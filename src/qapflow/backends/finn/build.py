@@ -28,7 +28,7 @@ from qapflow.backends.project import PROJECT_MANIFEST, build_into
 from qapflow.common.atomic import write_json
 from qapflow.common.console import say
 from qapflow.common.errors import QapflowError
-from qapflow.flow.schema import check_clock, check_part
+from qapflow.common.values import check_clock, check_part
 
 FINN_DIR = "finn"
 MEM_MODES = ("internal_decoupled",)
