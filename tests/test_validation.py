@@ -173,7 +173,10 @@ DEFECTS = {
     "input size 0": (input_dim(1, value=0), [r"graph input 'x' has size 0 in dimension 1"]),
     "integer input": (lambda m: setattr(m.graph.input[0].type.tensor_type, "elem_type", TensorProto.INT64),
                       [r"graph input 'x' has type INT64", "float32"]),
-    "opset 0": (set_opset(0), ["opset 0 of the default ONNX domain", "version converter cannot raise it to 13"]),
+    "opset 0": (set_opset(0), ["opset 0 of the default ONNX domain is no ONNX opset", "from 7 to"]),
+    "opset 5 the converter cannot raise": (lambda m: (set_opset(5)(m), setattr(node(m, "Relu"), "op_type", "NotAnOp")),
+                                           ["opset 5 of the default ONNX domain is older than 7",
+                                            "version converter cannot raise it to 13: Op .* has no registered schema"]),
     "opset 99": (set_opset(99), ["opset 99 of the default ONNX domain is newer", "from 7 to"]),
     "IR version from the future": (ir_future, [rf"IR version {onnx.IR_VERSION + 1} is newer"]),
     "Gemm bias of the wrong shape": (first_bias_wrong, [r"node node_linear \(Gemm\): input 'C' \('linears.0.bias'\) "

@@ -77,6 +77,9 @@ def checked_opset(proto: onnx.ModelProto, path) -> onnx.ModelProto:
         raise DataFormatError(path, f"opset_import names the default ONNX domain {len(default)} times; "
                                     "a model declares its opset exactly once")
     opset, newest = int(default[0].version), supported_opset()
+    if opset < 1:
+        raise DataFormatError(path, f"opset {opset} of the default ONNX domain is no ONNX opset (they start at 1); "
+                                    f"export with an opset from {OLDEST_OPSET} to {newest}")
     if opset > newest:
         raise DataFormatError(path, f"opset {opset} of the default ONNX domain is newer than the installed onnx "
                                     f"({onnx.defs.onnx_opset_version()}) and onnxruntime (up to {newest}) "
@@ -84,11 +87,12 @@ def checked_opset(proto: onnx.ModelProto, path) -> onnx.ModelProto:
     if opset >= OLDEST_OPSET:
         return proto
     try:  # onnx's own converter rewrites the standard ops; qonnx's nodes keep their domain
-        converted = onnx.version_converter.convert_version(proto, CONVERT_TO_OPSET)
+        converted = onnx.version_converter.convert_version(with_inferred_shapes(proto), CONVERT_TO_OPSET)
     except Exception as exc:  # the converter raises RuntimeError/ConvertError with its reason
+        reason = str(exc).strip().split(" failed: ", 1)[-1]  # without its source file and assertion
         raise DataFormatError(path, f"opset {opset} of the default ONNX domain is older than {OLDEST_OPSET} "
                                     f"(onnxruntime's oldest) and onnx's version converter cannot raise it to "
-                                    f"{CONVERT_TO_OPSET}: {str(exc).strip()}") from exc
+                                    f"{CONVERT_TO_OPSET}: {reason}") from exc
     return converted
 
 
@@ -265,20 +269,46 @@ def check_batch_norm(graph: onnx.GraphProto, consts: dict[str, np.ndarray], path
                                         "a variance plus epsilon must be greater than 0")
 
 
-def check_shapes(proto: onnx.ModelProto, path) -> None:
-    """onnx's shape inference in strict mode over the graph, its quantizers read as what they
-    are to shapes (qonnx's own shape-compatible op for them: Identity): weights that do not fit
-    their input are named with the node. qonnx's InferShapes, later, is not strict: it leaves
-    such a node's output without a shape and the graph fails where it is executed."""
+def shape_stand_in(proto: onnx.ModelProto) -> tuple[onnx.ModelProto, dict[str, str]]:
+    """A copy whose quantizers are what they are to shapes (qonnx's own shape-compatible op for
+    them: Identity), every node named as ingest will name it; and {node name: its real op}."""
     import copy
 
     model = copy.deepcopy(proto)
     ops = {}
     for index, node in enumerate(model.graph.node):
-        node.name = node.name or f"{node.op_type}_n{index}"  # as ingest will name it
+        node.name = node.name or f"{node.op_type}_n{index}"
         if node.op_type in QUANTIZER_INPUTS and node.input:
             ops[node.name] = node.op_type
             node.CopyFrom(helper.make_node("Identity", [node.input[0]], list(node.output), name=node.name))
+    return model, ops
+
+
+def with_inferred_shapes(proto: onnx.ModelProto) -> onnx.ModelProto:
+    """The model with every tensor's inferred shape declared (onnx's version converter needs the
+    shapes of the standard ops' inputs, which onnx cannot infer through qonnx's quantizers)."""
+    import copy
+
+    stand_in = shape_stand_in(proto)[0]
+    for opset in stand_in.opset_import:  # old ops have no shape inference; their shapes are 13's
+        if opset.domain in ("", "ai.onnx"):
+            opset.version = CONVERT_TO_OPSET
+    try:
+        inferred = onnx.shape_inference.infer_shapes(stand_in)
+    except Exception:  # the converter then says what it is missing
+        return proto
+    model = copy.deepcopy(proto)
+    known = {v.name for v in [*model.graph.input, *model.graph.output, *model.graph.value_info]}
+    model.graph.value_info.extend(v for v in inferred.graph.value_info if v.name not in known)
+    return model
+
+
+def check_shapes(proto: onnx.ModelProto, path) -> None:
+    """onnx's shape inference in strict mode over the graph, its quantizers read as Identity:
+    weights that do not fit their input are named with the node. qonnx's InferShapes, later,
+    is not strict: it leaves such a node's output without a shape and the graph fails where
+    it is executed."""
+    model, ops = shape_stand_in(proto)
     try:
         inferred = onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True)
     except onnx.shape_inference.InferenceError as exc:

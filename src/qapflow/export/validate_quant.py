@@ -132,7 +132,7 @@ def _number(value: np.ndarray, mask: np.ndarray) -> str:
     return f"{float(value[mask].flat[0]):g}"
 
 
-def check_bit_width(value: np.ndarray, what: str) -> str | None:
+def check_bit_width(value: np.ndarray) -> str | None:
     """The problem with a bit width, or None."""
     if value.size != 1:
         return f"has {value.size} values (shape {list(value.shape)}); a bit width is one number"
@@ -203,7 +203,7 @@ def check_quantizers(graph: onnx.GraphProto, consts: dict[str, np.ndarray], path
             value = consts.get(named.get(field, ""))
             if value is None:
                 continue
-            problem = check_bit_width(np.asarray(value, np.float64), field)
+            problem = check_bit_width(np.asarray(value, np.float64))
             if problem:
                 raise DataFormatError(path, f"{where}: {field} ({named[field]!r}) {problem}")
             bits[field] = int(np.asarray(value).reshape(-1)[0])
