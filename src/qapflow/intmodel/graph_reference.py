@@ -33,7 +33,6 @@ from qapflow.intmodel.ops import add_coefficients
 from qapflow.intmodel.read_ops import conv_bias, conv_weight_integers, dense_weight_integers
 from qapflow.intmodel.reference import batched
 from qapflow.intmodel.software import dense_output
-from qapflow.intmodel.subgraph import QONNX_DOMAIN
 
 POOLS = ("AveragePool", "GlobalAveragePool", "ReduceMean")
 MOVES = SHAPE_OPS + ("Concat", "MaxPool", "Identity")
@@ -85,12 +84,14 @@ def _digits(x: np.ndarray, bits: int) -> list[np.ndarray]:
     return out
 
 
-def _digit_bits(terms: int, weight_digits: bool) -> int:
-    """The widest digits for which `terms` products (or sums) stay below 2**23 in float32."""
+def _digit_bits(terms: int, products: bool) -> int:
+    """The widest digits (|d| <= 2**(bits-1)) for which a sum of `terms` digits, or of products
+    of two digits, stays below 2**23: every float32 partial sum of integers is then exact."""
+    per = 2 if products else 1
     bits = 2
-    while terms * (1 << ((bits) * (2 if weight_digits else 1))) < (1 << 23):
+    while terms << (per * bits) < 1 << 23:  # one bit wider is still safe
         bits += 1
-    if terms * (1 << (2 if weight_digits else 1)) * 2 >= (1 << 23):
+    if terms << (per * (bits - 1)) >= 1 << 23:
         raise NotBitExact(f"a sum of {terms} terms is too long for the exact reference")
     return bits
 
@@ -147,8 +148,10 @@ class _Reference:
             sums = np.round(mean * k)
             assert np.all(np.abs(mean * k - sums) < 0.25), describe(node)
             acc = acc + (sums.astype(np.int64) << (bits * i))
-        scale = self._move(node, np.broadcast_to(x.scale, x.units.shape))[:1]
-        return Exact(acc, scale, x.divisor * k)
+        per_channel = x.scale.reshape(x.scale.shape[1], -1)
+        if np.any(per_channel != per_channel[:, :1]):
+            raise NotBitExact(f"{describe(node)}: its input's scale varies within a channel")
+        return Exact(acc, per_channel[:, 0].reshape((1, -1) + (1,) * (acc.ndim - 2)), x.divisor * k)
 
     def add(self, node, a: Exact, b: Exact) -> Exact:
         if a.divisor != 1 or b.divisor != 1:
@@ -227,13 +230,15 @@ def _rows(ig: IntGraph, theirs: dict, ours: dict, n: int) -> list[dict]:
 
 
 def saturation(ig: IntGraph, values: dict) -> dict:
-    """Per quantized tensor, how many samples reach its lowest and its highest integer."""
-    out = {}
+    """Per quantized tensor, how many samples reach its lowest and its highest reachable
+    integer (its grid's ends, or nearer where the bounds say they cannot be reached)."""
+    out, bounds = {}, ig.bounds()
     for name, t in ig.tensors.items():
         if t.quantized and name in values:
             v = values[name].reshape(len(values[name]), -1)
-            out[name] = {"at_lo": int(np.count_nonzero((v == t.grid.spec.lo).any(axis=1))),
-                         "at_hi": int(np.count_nonzero((v == t.grid.spec.hi).any(axis=1)))}
+            lo, hi = max(t.grid.spec.lo, min(bounds[name][0])), min(t.grid.spec.hi, max(bounds[name][1]))
+            out[name] = {"lo": int(lo), "hi": int(hi), "at_lo": int(np.count_nonzero((v == lo).any(axis=1))),
+                         "at_hi": int(np.count_nonzero((v == hi).any(axis=1)))}
     return out
 
 
@@ -272,4 +277,4 @@ def compare_graph(ig: IntGraph, model: ModelWrapper, x: np.ndarray) -> tuple[dic
     }, ours, exact_out
 
 
-__all__ = ["compare_graph", "saturation", "QONNX_DOMAIN"]
+__all__ = ["compare_graph", "saturation"]

@@ -118,13 +118,11 @@ class _Reader:
         if node.op_type not in LINEAR:
             return self.add(*pool_op(self.model, node, t), node)
         op, grid, bias = linear_op(self.model, node, t)
-        if True:
-            add, value = self.bias_add(node)
-            if add is not None and bias is None:  # fl32(sum) + b in float32, as the op's own bias
-                bias, op.output, op.name = value, add.output[0], f"{op.name}+{add.name}"
-                self.absorbed.add(add.name)
-            bounds = op.bound(self.bounds[t.name])
-            fold_bias(op, grid, bias, bounds)
+        add, value = self.bias_add(node)
+        if add is not None and bias is None:  # fl32(sum) + b in float32, as the op's own bias
+            bias, op.output, op.name = value, add.output[0], f"{op.name}+{add.name}"
+            self.absorbed.add(add.name)
+        fold_bias(op, grid, bias, op.bound(self.bounds[t.name]))
         self.add(op, grid, node)
 
     def quantizer(self, node, state) -> None:

@@ -9,7 +9,7 @@ channel [lo, hi] as Python ints, from its inputs' per-channel intervals) and its
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -146,4 +146,4 @@ def windows(x: np.ndarray, kernel, strides, pads, dilations, fill, ceil_mode=Fal
 
 
 __all__ = ["Op", "Units", "INT64_SAFE", "channel_array", "ints", "per_channel_bounds", "per_element_bounds",
-           "window_geometry", "windows", "field"]
+           "window_geometry", "windows"]
