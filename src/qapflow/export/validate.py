@@ -6,7 +6,8 @@ that name neither node nor field (`Python int too large to convert to C long` fo
 weight, `Found unspecified tensor shapes` for an old opset), or is accepted (a negative
 scale). onnx.checker is not used for this: it stops at its first finding, does not look at
 values (NaN, scales, bit widths) or at qonnx's ops, and refuses files every tool here reads
-(qonnx's own test models declare initializers as inputs of other types). What onnx and qonnx
+(qonnx's own eltwise_chanlast_testcase.onnx, whose qonnx domain has no opset import; graphs
+whose output declares no shape, as the onnx helper API writes them). What onnx and qonnx
 do provide is used: the input names of standard ops (onnx.defs), the version converter,
 qonnx's rounding-mode reader and integer ranges.
 
@@ -166,7 +167,7 @@ def find_cycle(graph: onnx.GraphProto, producer: dict, start: int) -> list[int]:
 
 
 def check_data_input(graph: onnx.GraphProto, path, input_shape=None) -> None:
-    """The graph's data inputs (inputs without an initializer): each used, of a float type, of a
+    """The graph's data inputs (inputs without an initializer): each used, float32, of a
     known shape (the batch dimension may be symbolic); `input_shape` sets the shape first."""
     initializers = {t.name: t for t in graph.initializer}
     used = {t for node in graph.node for t in node.input}
