@@ -71,6 +71,19 @@ def test_a_falling_multithreshold_scale_is_refused(tmp_path):
         prepare(tmp_path / "m.onnx", probe=100)
 
 
+def test_an_unsigned_narrow_activation_saturates_where_qonnx_does(tmp_path):
+    """qonnx's unsigned narrow Quant stops at 2**b - 2: the integer model's grid does too, and the
+    shift-and-clip form (which saturates at the type's top) is not used for it."""
+    model = build_case(_small())
+    for node in model.graph.node:
+        if node.op_type == "Quant" and any(a.name == "signed" and a.i == 0 for a in node.attribute):
+            next(a for a in node.attribute if a.name == "narrow").i = 1
+    onnx.save(model, str(tmp_path / "m.onnx"))
+    front = prepare(tmp_path / "m.onnx", probe=N)
+    assert front.check["quantizer_mismatches"] == 0 and front.check["output_mismatching_samples"] == 0
+    assert front.im.layers[0].activation == "thresholds" and front.im.layers[0].act.hi == 14
+
+
 def brevitas_qcdq(path, bits=4):
     """Brevitas' QCDQ export (QuantizeLinear / Clip / DequantizeLinear, weights as Clip on int8)."""
     import brevitas.nn as qnn

@@ -186,6 +186,8 @@ def _shift_layer(model, stage, w_int, s_w, w_bits, in_grid: Grid, out_grid: Grid
         return IntLayer(w_int, bias_int.astype(np.int64), w_bits, w_exp, acc_exp, None)
     if not (has_relu and out_grid.plain_pot and out_grid.rounding in SHIFT_ROUNDING):
         return None
+    if out_grid.spec.narrow and not out_grid.spec.signed:  # saturates below the type's top: thresholds
+        return None
     return IntLayer(w_int, bias_int.astype(np.int64), w_bits, w_exp, acc_exp, out_grid.spec)
 
 

@@ -48,7 +48,8 @@ class QuantSpec:
 
     @property
     def hi(self) -> int:
-        return 2 ** (self.bits - 1) - 1 if self.signed else 2**self.bits - 1
+        # qonnx's max_int: an unsigned narrow grid stops one below the full range
+        return 2 ** (self.bits - 1) - 1 if self.signed else 2**self.bits - 1 - int(self.narrow)
 
 
 @dataclass
