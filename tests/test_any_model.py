@@ -24,6 +24,7 @@ from qapflow.sim.csim import run_csim
 from qapflow.sim.report import load_int_model
 from qapflow.sim.verilator import run_verilator
 from qapflow.testing.mlp_cases import LayerCase, MlpCase, build_case
+from tests import exactness
 
 N = 2000
 
@@ -74,14 +75,8 @@ def helper_mlp(path, argmax=False):
 
 
 def assert_exact(report):
-    assert report["samples"] == N
-    assert report["mismatches_vs_int_model"] == 0
-    assert report["qonnx"]["quantizer_mismatches"] == 0
-    assert report["qonnx"]["output_mismatching_samples"] == 0
-    assert report["qonnx"]["firmware_outputs_equal_graph_outputs"] == N
     # onnxruntime's own float32 run of the graph agrees at every quantizer on these models too
-    assert report["qonnx"]["float32_graph"]["quantizer_mismatching_samples"] == 0
-    assert report["passed"]
+    exactness.assert_exact(report, N, float32_graph_agrees=True)
 
 
 MODELS = {
