@@ -1,0 +1,178 @@
+"""In-process C simulation of an hls4ml project: its firmware as a shared library, called
+through ctypes on whole int64 batches (as hls4ml's own compile()/predict() do).
+
+The library compiles the same firmware sources and ap_types headers as the csim testbench
+(sim/csim.py), with two differences that make it what synthesis compiles and keep text files
+off the hot path:
+- each weights/*.h is reduced to its `#else` (synthesis) branch: the initialised array;
+- the top function's block that loads weights/*.txt outside synthesis is removed.
+csim.check_weight_files proves the .txt files equal those arrays, so both builds compute the
+same firmware. The build is keyed by the digest of every firmware file it compiles (ap_types
+included, since the key is shared between projects; not weights/*.txt), the entry point and
+the flags; kept in PRJ/qapflow_library/ and in the user cache (cache.py), so an unchanged
+project reuses it and a changed weight rebuilds it.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from qapflow.backends.templates import render
+from qapflow.common.atomic import atomic_path
+from qapflow.common.cache import cache_root
+from qapflow.common.errors import QapflowError
+from qapflow.common.hashing import sources_digest
+from qapflow.common.tools import run_tool
+from qapflow.sim.csim import _io_types
+
+LIBRARY_DIR = "qapflow_library"
+BUILD_TIMEOUT_S = 1800
+# -O1 as the csim testbench: the jet model's library builds in seconds and runs far above
+# PyTorch's batched pass (benchmarks/bench_api_predict.py); -O2 costs build time for little more
+FLAGS = ("-O1", "-std=c++14", "-shared", "-fPIC", "-fvisibility=hidden", "-Wl,-Bsymbolic")
+# changes to the source rewriting below change what is built: part of the cache key
+REWRITE_RULES = "weights: #else branch of weights/*.h; top: no load_weights_from_txt block; v1"
+WEIGHT_BRANCHES = re.compile(r"#ifndef __SYNTHESIS__\n(?P<sim>[^\n]*);\n#else\n(?P<synth>.*?)\n#endif", re.S)
+LOAD_BLOCK = re.compile(r"#ifndef __SYNTHESIS__\n\s*static bool loaded_weights = false;.*?#endif\n", re.S)
+
+
+class LibraryError(QapflowError):
+    """The firmware could not be turned into the simulation library (names the file)."""
+
+
+@dataclass
+class BuildResult:
+    path: Path
+    seconds: float
+    rebuilt: bool
+    source: str  # "built", "project" (this project's earlier build) or "shared cache"
+
+    def as_dict(self) -> dict:
+        return {"library": str(self.path), "build_seconds": self.seconds, "rebuilt": self.rebuilt,
+                "reused": not self.rebuilt, "reused_from": None if self.rebuilt else self.source}
+
+
+def synthesis_weights(header: Path) -> str:
+    """weights/NAME.h with only its synthesis branch (the initialised array)."""
+    text = header.read_text()
+    matches = list(WEIGHT_BRANCHES.finditer(text))
+    if len(matches) != 1:
+        raise LibraryError(f"{header}: expected one `#ifndef __SYNTHESIS__ ... #else ... #endif` weight block "
+                           f"(hls4ml's layout), found {len(matches)}")
+    m = matches[0]
+    if not m.group("synth").startswith(m.group("sim")):  # the same type and name in both branches
+        raise LibraryError(f"{header}: the synthesis array does not declare {m.group('sim')!r}")
+    return text[: m.start()] + m.group("synth") + text[m.end():]
+
+
+def without_weight_loading(top_cpp: Path) -> str:
+    text = top_cpp.read_text()
+    matches = list(LOAD_BLOCK.finditer(text))
+    if len(matches) != 1:
+        raise LibraryError(f"{top_cpp}: expected one block loading weights/*.txt outside synthesis, "
+                           f"found {len(matches)}")
+    return LOAD_BLOCK.sub("", text)
+
+
+def _firmware_files(prj: Path) -> list[Path]:
+    """What the library compiles: every firmware file but the weights' text copies."""
+    return sorted(p for p in (prj / "firmware").rglob("*") if p.is_file() and p.suffix != ".txt")
+
+
+def _entry_point(prj: Path, summary: dict) -> str:
+    project = summary["project_name"]
+    input_t, output_t = _io_types(prj, project)
+    return render("csim_library.cpp.tmpl", project=project, top=project, input_t=input_t, output_t=output_t,
+                  n_in=summary["layer_widths"][0][1], n_out=summary["layer_widths"][-1][0],
+                  input_exp=summary["input"]["exp"], output_exp=summary["output_exp"])
+
+
+def _stage(prj: Path, summary: dict, into: Path) -> Path:
+    """The firmware as the library compiles it, in `into`; returns its firmware folder."""
+    firmware = into / "firmware"
+    top_cpp = prj / "firmware" / f"{summary['project_name']}.cpp"
+    for path in _firmware_files(prj):
+        rel = path.relative_to(prj / "firmware")
+        if rel.parts[0] == "ap_types":  # included from the project by -I
+            continue
+        target = firmware / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if rel.parts[0] == "weights" and path.suffix == ".h":
+            target.write_text(synthesis_weights(path))
+        elif path == top_cpp:
+            target.write_text(without_weight_loading(path))
+        else:
+            shutil.copy2(path, target)
+    return firmware
+
+
+def cache_dir() -> Path:
+    """Libraries shared between projects, keyed by the digest of their sources."""
+    return cache_root() / "gxx"
+
+
+def build_library(prj, summary: dict) -> BuildResult:
+    """Build (or reuse) PRJ's simulation library."""
+    prj = Path(prj).resolve()
+    entry = _entry_point(prj, summary)
+    work = prj / LIBRARY_DIR
+    digest = sources_digest(entry + " ".join(FLAGS) + REWRITE_RULES, _firmware_files(prj), prj)
+    library = work / f"lib_{digest}.so"
+    if library.exists():
+        return BuildResult(library, 0.0, False, "project")
+    work.mkdir(exist_ok=True)
+    for old in work.glob("lib_*.so"):
+        old.unlink()
+    shared = cache_dir() / library.name
+    if shared.exists():
+        shutil.copy2(shared, library)
+        return BuildResult(library, 0.0, False, "shared cache")
+    with tempfile.TemporaryDirectory(prefix="build_", dir=work) as tmp:
+        firmware = _stage(prj, summary, Path(tmp))
+        (Path(tmp) / "library.cpp").write_text(entry)
+        out = Path(tmp) / library.name
+        cmd = ["g++", *FLAGS, "-I", str(firmware), "-I", str(prj / "firmware" / "ap_types"),
+               str(Path(tmp) / "library.cpp"), str(firmware / f"{summary['project_name']}.cpp"), "-o", str(out)]
+        seconds = run_tool(cmd, tmp, work / "build.log", BUILD_TIMEOUT_S)
+        out.rename(library)
+    shared.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(shared) as tmp_path:
+        shutil.copy2(library, tmp_path)
+    return BuildResult(library, seconds, True, "built")
+
+
+class FirmwareLibrary:
+    """A loaded simulation library: predict_int(x_int) -> output integers, one call per batch."""
+
+    def __init__(self, path: Path, n_in: int, n_out: int):
+        self.path = Path(path)
+        try:
+            self._lib = ctypes.CDLL(str(self.path))
+        except OSError as exc:
+            raise LibraryError(f"{self.path}: cannot be loaded: {exc}") from exc
+        sizes = (ctypes.c_int64(), ctypes.c_int64())
+        self._lib.qapflow_sizes(ctypes.byref(sizes[0]), ctypes.byref(sizes[1]))
+        if (sizes[0].value, sizes[1].value) != (n_in, n_out):
+            raise LibraryError(f"{self.path}: built for {sizes[0].value} inputs and {sizes[1].value} outputs, "
+                               f"the project has {n_in} and {n_out}; recompile it")
+        self.n_in, self.n_out = n_in, n_out
+        array = np.ctypeslib.ndpointer(dtype=np.int64, flags="C_CONTIGUOUS")
+        self._predict = self._lib.qapflow_predict
+        self._predict.argtypes = [array, array, ctypes.c_int64]
+        self._predict.restype = ctypes.c_int64
+
+    def predict_int(self, x_int: np.ndarray) -> np.ndarray:
+        x = np.ascontiguousarray(x_int, dtype=np.int64)
+        if x.ndim != 2 or x.shape[1] != self.n_in:
+            raise QapflowError(f"input integers of shape {list(x.shape)}: the firmware takes (n, {self.n_in})")
+        out = np.empty((len(x), self.n_out), np.int64)
+        if len(x) and self._predict(x, out, len(x)) != len(x):
+            raise LibraryError(f"{self.path}: the batch call returned early")
+        return out
