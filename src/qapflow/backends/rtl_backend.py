@@ -22,7 +22,7 @@ from qapflow.backends.project import PROJECT_MANIFEST, build_into
 from qapflow.backends.templates import render
 from qapflow.common.atomic import write_json
 from qapflow.common.errors import QapflowError
-from qapflow.backends.frontend import prepare
+from qapflow.backends.graph_frontend import GraphFrontend, prepare_chain_or_graph
 from qapflow.common.values import check_clock, check_part
 from qapflow.intmodel.model import IntLayer, IntModel
 
@@ -133,11 +133,16 @@ def compile_rtl(model_path, out, pipeline_stages: int = 0, clock_ns: float = 5.0
     check_clock(clock_ns)
     if not 0 <= int(pipeline_stages) <= 64:
         raise QapflowError(f"pipeline stages {pipeline_stages}: use 0 (da4ml's default) to 64")
-    front = prepare(model_path, input_type, scaler_file, probe, activations, input_shape=input_shape)
+    front = prepare_chain_or_graph(model_path, input_type, scaler_file, probe, activations, input_shape=input_shape)
     im = front.im
     core = sanitize(project_name, "qapflow_net")
     top = f"{core}_top"
-    comb = trace_int_model(im)
+    if isinstance(front, GraphFrontend):  # convolutions, pooling, branches: the integer graph, unrolled
+        from qapflow.backends.rtl.graph_trace import comb_logic
+
+        comb = comb_logic(im.graph)
+    else:
+        comb = trace_int_model(im)
     # latency_cutoff: the adder depth per pipeline stage; fewer, deeper stages for a larger value
     cutoff = max(1.0, comb.latency[1] / pipeline_stages) if pipeline_stages > 0 else 5.0
     with build_into(out) as build:

@@ -17,13 +17,18 @@ from qonnx.core.modelwrapper import ModelWrapper
 from qapflow.backends.frontend import SOURCE_COPY
 from qapflow.common.atomic import atomic_path, write_json
 from qapflow.common.errors import QapflowError
+from qapflow.intmodel.graph_model import GRAPH_FILE, GraphModel
 from qapflow.intmodel.model import IntModel
 from qapflow.intmodel.reference import compare_with_qonnx
 from qapflow.sim.compare import accuracy, mismatch_report
 from qapflow.sim.vectors import SimInputs
 
 
-def load_int_model(prj: Path) -> IntModel:
+def load_int_model(prj: Path) -> IntModel | GraphModel:
+    """The project's integer model: the dense chain's IntModel, or the integer graph's view."""
+    prj = Path(prj)
+    if (prj / GRAPH_FILE).exists():
+        return GraphModel.load(prj)
     path = prj / "int_model.json"
     if not path.exists():
         raise QapflowError(f"{prj}: no int_model.json; recompile the project with `qapflow compile`")
@@ -58,7 +63,9 @@ def finish_report(prj: Path, summary: dict, im: IntModel, inputs: SimInputs, x_i
     _save_npy(prj / "outputs_int.npy", simulated)
     _save_npy(prj / "outputs.npy", outputs)
     start = time.perf_counter()
-    qonnx, _, graph_out = compare_with_qonnx(im, ModelWrapper(str(prj / SOURCE_COPY)), inputs.x)
+    source = ModelWrapper(str(prj / SOURCE_COPY))
+    qonnx, _, graph_out = (im.compare_with_qonnx(source, inputs.x) if isinstance(im, GraphModel)
+                           else compare_with_qonnx(im, source, inputs.x))
     qonnx["seconds"] = time.perf_counter() - start
     firmware_vs_graph = (outputs.reshape(graph_out.shape) == graph_out).reshape(len(x_int), -1).all(axis=1)
     report = {
