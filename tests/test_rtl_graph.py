@@ -111,3 +111,18 @@ def test_a_conv_graph_synthesizes_with_yosys(tmp_path):
     prj, _ = _project("bipolar-conv-gap", tmp_path)
     resources = run_yosys(prj, "xc7")
     assert resources["LUT"] > 0 and resources["DSP"] == 0 and "Yosys" in resources["source"]
+
+
+@pytest.mark.parametrize("name", ["brevitas-float-scale-cnn", "brevitas-pot-1d"])
+def test_brevitas_conv_networks_are_exact_on_rtl(name, tmp_path):
+    """Brevitas' own exports: float-scale Conv2d + BN + MaxPool + residual + global pooling, and
+    power-of-two Conv1d (stride, padding) + AvgPool + a Concat of two branches."""
+    from tests.test_intgraph import BrevitasCnn, BrevitasPot1d, export_brevitas
+
+    make, shape = (BrevitasCnn, (2, 8, 8)) if name == "brevitas-float-scale-cnn" else (BrevitasPot1d, (3, 16))
+    path = export_brevitas(make, shape, tmp_path / "model.onnx")
+    assert main(["compile", str(path), "--backend", "rtl", "--out", str(tmp_path / "rtl")]) == 0
+    np.save(tmp_path / "x.npy", graph_probe_inputs(load_int_model(tmp_path / "rtl").graph, N, 3))
+    assert main(["csim", str(tmp_path / "rtl"), "--inputs", str(tmp_path / "x.npy"), "--n", str(N)]) == 0
+    exactness.assert_exact(json.loads((tmp_path / "rtl" / "csim_report.json").read_text()), N,
+                           float32_graph_agrees=False)
