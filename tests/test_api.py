@@ -197,3 +197,21 @@ def test_bad_calls_are_named(model_file, inputs, tmp_path):
         prj.predict(bad)
     with pytest.raises(QapflowError, match="RTL project"):
         qapflow.convert(model_file, backend="rtl", output_dir=tmp_path / "e").synth(tool="vitis")
+
+
+def test_finn_predict_equals_csim_and_reference(model_file, inputs, tmp_path):
+    from qapflow.sim.finn_sim import run_finn_csim
+
+    x, x_file = inputs
+    prj = qapflow.convert(model_file, backend="finn", output_dir=tmp_path / "finn", target_fps=50_000_000,
+                          part="xc7z020clg400-1")
+    prj.compile()
+    assert prj.compile()["reused"]
+    y, y_int = prj.predict(x), prj.predict(x, integers=True)
+    report = run_finn_csim(prj.path, inputs_file=x_file, n=N, python_samples=50)
+    assert report["passed"]
+    assert np.array_equal(y_int, np.load(prj.path / "outputs_int.npy"))
+    assert np.array_equal(y, np.load(prj.path / "outputs.npy"))
+    assert np.array_equal(y, qapflow.reference_predict(model_file, x))
+    verified = prj.verify(x)
+    assert verified["passed"] and verified["mismatches_vs_int_model"] == 0
