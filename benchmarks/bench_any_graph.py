@@ -18,9 +18,8 @@ import sys
 import time
 from pathlib import Path
 
-from tqdm import tqdm
-
 from qapflow.testing.graph_sweep import run_graph_case
+from qapflow.testing.sweep_rows import resumable_rows
 
 
 def main(argv=None) -> int:
@@ -33,24 +32,10 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    rows_path = out / "rows.jsonl"
-    done = {}
-    if rows_path.exists():
-        for line in rows_path.read_text().splitlines():
-            if line.strip():
-                row = json.loads(line)
-                done[row["seed"]] = row
     seeds = range(args.first_seed, args.first_seed + args.cases)
     start = time.time()
-    with rows_path.open("a") as f:
-        for seed in tqdm(seeds, desc="graph cases", unit="case"):
-            if seed in done:
-                continue
-            row = run_graph_case(seed, out / "work", args.samples, simulate=not args.no_simulate)
-            done[seed] = row
-            f.write(json.dumps(row) + "\n")  # one line per finished case: a kill loses nothing
-            f.flush()
-    rows = [done[s] for s in seeds]
+    rows = resumable_rows(out, seeds, lambda seed: run_graph_case(seed, out / "work", args.samples,
+                                                                  simulate=not args.no_simulate), "graph cases")
     failures = [r for r in rows if not r["passed"]]
     ops = {}
     for r in rows:

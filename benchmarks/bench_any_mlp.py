@@ -20,9 +20,8 @@ import sys
 import time
 from pathlib import Path
 
-from tqdm import tqdm
-
 from qapflow.testing.sweep import run_case
+from qapflow.testing.sweep_rows import resumable_rows
 
 
 def main(argv=None) -> int:
@@ -35,24 +34,9 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    rows_path = out / "rows.jsonl"
-    done = {}
-    if rows_path.exists():
-        for line in rows_path.read_text().splitlines():
-            if line.strip():
-                row = json.loads(line)
-                done[row["seed"]] = row
     seeds = range(args.first_seed, args.first_seed + args.cases)
     start = time.time()
-    with rows_path.open("a") as f:
-        for seed in tqdm(seeds, desc="cases", unit="case"):
-            if seed in done:
-                continue
-            row = run_case(seed, out / "work", args.samples, args.max_width)
-            done[seed] = row
-            f.write(json.dumps(row) + "\n")  # one line per finished case: a kill loses nothing
-            f.flush()
-    rows = [done[s] for s in seeds]
+    rows = resumable_rows(out, seeds, lambda seed: run_case(seed, out / "work", args.samples, args.max_width), "cases")
     failures = [r for r in rows if not r["passed"]]
     kinds = {}
     for r in rows:

@@ -4,8 +4,6 @@ the project's Verilog. The graph counterpart of testing/sweep.py (dense chains, 
 
 from __future__ import annotations
 
-import shutil
-import time
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +15,7 @@ from qapflow.intmodel.graph_probe import graph_probe_inputs
 from qapflow.sim.report import load_int_model
 from qapflow.sim.verilator import run_verilator
 from qapflow.testing.graph_cases import build_conv_case, random_conv_case
+from qapflow.testing.sweep_rows import case_row
 
 
 def run_graph_case(seed: int, work: Path, n: int = 1000, simulate: bool = True, keep: bool = False) -> dict:
@@ -30,8 +29,7 @@ def run_graph_case(seed: int, work: Path, n: int = 1000, simulate: bool = True, 
     row = {"seed": seed, "dims": case.dims, "size": case.size, "channels": case.channels, "pot": case.pot,
            "blocks": [kind for kind, _ in case.blocks], "zero_point": case.zero_point,
            "bipolar_input": case.bipolar_input, "channels_last": case.channels_last}
-    start = time.time()
-    try:
+    with case_row(row, folder, keep):
         summary = compile_rtl(model, folder / "rtl", probe=n)
         gm = load_int_model(folder / "rtl")
         x = graph_probe_inputs(gm.graph, n, seed)
@@ -49,9 +47,4 @@ def run_graph_case(seed: int, work: Path, n: int = 1000, simulate: bool = True, 
                         "verilator_vs_qonnx": v["qonnx"]["quantizer_mismatches"] + v["qonnx"]["output_mismatching_samples"],
                         "latency_cycles": v["latency_cycles_measured"], "build_seconds": v["build_seconds"]})
             row["passed"] = row["passed"] and v["passed"]
-    except Exception as exc:  # a failing case is a result to report, not the end of the sweep
-        row.update({"passed": False, "error": f"{type(exc).__name__}: {exc}"[:2000]})
-    row["seconds"] = time.time() - start
-    if not keep and row["passed"]:
-        shutil.rmtree(folder, ignore_errors=True)
     return row

@@ -3,7 +3,6 @@ qonnx execution (exact sums) == IntModel == hls4ml csim (g++) == RTL simulation 
 
 from __future__ import annotations
 
-import shutil
 import time
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from qapflow.sim.csim import run_csim
 from qapflow.sim.report import load_int_model
 from qapflow.sim.verilator import run_verilator
 from qapflow.testing.mlp_cases import build_case, random_case
+from qapflow.testing.sweep_rows import case_row
 
 
 def run_case(seed: int, work: Path, n: int = 500, max_width: int = 64, keep: bool = False) -> dict:
@@ -34,8 +34,7 @@ def run_case(seed: int, work: Path, n: int = 500, max_width: int = 64, keep: boo
            "formats": {"quantized_bias": case.quantized_bias, "one_bit_as_quant": case.one_bit_as_quant,
                        "multithreshold": case.multithreshold, "input_relu": case.input_relu,
                        "computed_bit_widths": case.computed_bit_widths, "quant_domain": case.quant_domain}}
-    start = time.time()
-    try:
+    with case_row(row, folder, keep):
         hls = compile_hls4ml(model, folder / "hls", probe=0)
         im = load_int_model(folder / "hls")
         x = probe_inputs(im, n, seed=seed)
@@ -56,9 +55,4 @@ def run_case(seed: int, work: Path, n: int = 500, max_width: int = 64, keep: boo
             "qonnx_check_seconds": c["qonnx"]["seconds"] + v["qonnx"]["seconds"],
         })
         row["passed"] = bool(c["passed"] and v["passed"] and same and rtl["activations"] == hls["activations"])
-    except Exception as exc:  # a failing case is a result to report, not the end of the sweep
-        row.update({"passed": False, "error": f"{type(exc).__name__}: {exc}"[:2000]})
-    row["seconds"] = time.time() - start
-    if not keep and row["passed"]:
-        shutil.rmtree(folder, ignore_errors=True)
     return row
