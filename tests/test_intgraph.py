@@ -312,3 +312,13 @@ def test_an_offset_off_the_integer_grid_is_refused_before_a_conv(files):
     t.grid.offset = -1.5
     with pytest.raises(NotBitExact, match=r"node Conv_\d+ \(Conv\).*zero point / offset \[?-1.5.*not a whole number"):
         units_of(Tensor(t.name, t.shape, t.grid), conv)
+
+
+def test_a_layer_without_output_positions_is_named(tmp_path):
+    """A kernel larger than its padded input leaves no output: one error naming the node, not a
+    division by an empty window later."""
+    case = ConvCase(dims=1, channels=1, size=4, blocks=[("conv", dict(out=2, k=5)), ("gap", {})])
+    path = tmp_path / "m.onnx"
+    onnx.save(build_conv_case(case), str(path))
+    with pytest.raises(UnsupportedGraph, match=r"node Conv_\d+ \(Conv\).*has no values"):
+        read_graph(ingest(path))

@@ -81,6 +81,9 @@ class _Reader:
 
     def add(self, op, grid, node) -> Tensor:
         shape = op.output_shape(*(self.tensors[i].shape for i in op.inputs))
+        if any(int(d) < 1 for d in shape):
+            raise UnsupportedGraph(f"{describe(node)}: its output of per-sample shape {list(shape)} has no values "
+                                   "(a kernel or window larger than its padded input)")
         bounds = op.bound(*(self.bounds[i] for i in op.inputs))
         check_width(node, bounds)
         t = Tensor(op.output, [int(d) for d in shape], grid)

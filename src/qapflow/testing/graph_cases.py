@@ -155,11 +155,13 @@ def random_conv_case(seed: int) -> ConvCase:
         if kind == "conv":
             groups = int(rng.choice([1, c])) if c > 1 else 1
             out = groups * int(rng.integers(1, 3)) if groups > 1 else int(rng.integers(1, 5))
-            case.blocks.append(("conv", dict(out=out, k=int(rng.integers(1, 4)), stride=int(rng.integers(1, 3)),
-                                             pad=int(rng.integers(0, 2)), dilation=int(rng.integers(1, 3)),
-                                             groups=groups, bn=bool(rng.random() < 0.4),
-                                             bits=int(rng.integers(2, 6)), w_bits=int(rng.integers(2, 6)))))
-            c, p = out, case.blocks[-1][1]
+            p = dict(out=out, k=int(rng.integers(1, 4)), stride=int(rng.integers(1, 3)), pad=int(rng.integers(0, 2)),
+                     dilation=int(rng.integers(1, 3)), groups=groups, bn=bool(rng.random() < 0.4),
+                     bits=int(rng.integers(2, 6)), w_bits=int(rng.integers(2, 6)))
+            if p["dilation"] * (p["k"] - 1) + 1 > size + 2 * p["pad"]:
+                continue  # the kernel would not fit: no output position
+            case.blocks.append(("conv", p))
+            c = out
             size = (size + 2 * p["pad"] - p["dilation"] * (p["k"] - 1) - 1) // p["stride"] + 1
         elif kind in ("maxpool", "avgpool"):
             case.blocks.append((kind, dict(k=2, stride=int(rng.integers(1, 3)))))
