@@ -86,16 +86,10 @@ class VerilatorBinary:
         return outputs[lag : lag + len(x_int)]
 
     def run(self, x_int: np.ndarray, im: IntModel) -> tuple[np.ndarray, dict, bool]:
-        from qapflow.sim.verilator import measured_latency
+        from qapflow.sim.verilator import align_trace
 
         valid, outputs, seconds = self._trace(x_int)
-        reference = im.forward_int(x_int)
-        first_valid = int(np.flatnonzero(valid)[0]) if valid.any() else None
-        latency = measured_latency(outputs, reference, first_valid)
-        lag = latency if latency is not None else (first_valid or 0)
-        simulated = outputs[lag : lag + len(x_int)]
-        if len(simulated) < len(x_int):
-            raise QapflowError("the simulation trace is shorter than the samples; no output for some")
+        simulated, latency, first_valid = align_trace(valid, outputs, im.forward_int(x_int))
         return simulated, {"tool": self.name, "latency_cycles_measured": latency,
                            "latency_cycles_out_valid": first_valid,
                            "latency_cycles_metadata": self.summary["pipeline_registers"], "initiation_interval": 1,

@@ -184,6 +184,18 @@ def measured_latency(outputs: np.ndarray, reference: np.ndarray, out_valid: int 
     return lags[0] if lags else None
 
 
+def align_trace(valid: np.ndarray, outputs: np.ndarray, reference: np.ndarray):
+    """(the outputs of the samples, the measured latency or None, the first out_valid cycle or None):
+    the trace cut at the lag where it equals the reference (out_valid's where none does)."""
+    first_valid = int(np.flatnonzero(valid)[0]) if valid.any() else None
+    latency = measured_latency(outputs, reference, first_valid)
+    lag = latency if latency is not None else (first_valid or 0)
+    simulated = outputs[lag : lag + len(reference)]
+    if len(simulated) < len(reference):
+        raise QapflowError("the simulation trace is shorter than the samples; no output for some")
+    return simulated, latency, first_valid
+
+
 def run_verilator(prj, data_file=None, n: int = 10_000, split: str = "test", inputs_file=None) -> dict:
     prj = Path(prj).resolve()
     summary = read_project(prj)
@@ -205,12 +217,7 @@ def run_verilator(prj, data_file=None, n: int = 10_000, split: str = "test", inp
     trace = np.loadtxt(work / "trace.txt", dtype=np.int64, ndmin=2)
     valid, outputs = trace[:, 1], _to_model_units(trace[:, 2:], summary)
     reference = im.forward_int(x_int)
-    first_valid = int(np.flatnonzero(valid)[0]) if valid.any() else None
-    latency = measured_latency(outputs, reference, first_valid)
-    lag = latency if latency is not None else (first_valid or 0)
-    simulated = outputs[lag : lag + len(reference)]
-    if len(simulated) < len(reference):
-        raise QapflowError("the simulation trace is shorter than the samples; no output for some")
+    simulated, latency, first_valid = align_trace(valid, outputs, reference)
     tool = {"tool": "verilator", "latency_cycles_measured": latency, "latency_cycles_out_valid": first_valid,
             "latency_cycles_metadata": summary["pipeline_registers"], "initiation_interval": 1,
             "build_seconds": build_s, "binary_reused": not rebuilt, "run_seconds": run_s,
