@@ -15,8 +15,8 @@ import argparse
 from pathlib import Path
 
 from qapflow.backends.finn.build import FinnOptions, compile_finn
-from qapflow.backends.hls4ml_backend import CompileOptions, compile_hls4ml
-from qapflow.backends.rtl_backend import compile_rtl
+from qapflow.backends.hls4ml.backend import CompileOptions, compile_hls4ml
+from qapflow.backends.rtl.backend import compile_rtl
 from qapflow.common.atomic import write_json
 from qapflow.compare.backends import BACKEND_COLUMNS, backends_table, write_table
 from qapflow.sim.csim import run_csim

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from qapflow.backends.rtl_backend import compile_rtl
+from qapflow.backends.rtl.backend import compile_rtl
 from qapflow.intmodel.probe import probe_inputs
 from qapflow.sim.report import load_int_model
 from qapflow.sim.verilator import run_verilator

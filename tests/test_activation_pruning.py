@@ -6,7 +6,7 @@ import onnx
 import pytest
 import torch
 
-from qapflow.backends.hls4ml_backend import compile_hls4ml
+from qapflow.backends.hls4ml.backend import compile_hls4ml
 from qapflow.data.sources import load_jets
 from qapflow.export.qonnx_export import export_checkpoint
 from qapflow.nn.model import build_model

@@ -29,12 +29,12 @@ def test_bad_values_are_refused_by_name(argv, message, capsys):
 
 
 def test_a_part_name_cannot_inject_tcl_through_the_api(tmp_path):
-    from qapflow.backends.hls4ml_backend import CompileOptions, compile_hls4ml
+    from qapflow.backends.hls4ml.backend import CompileOptions, compile_hls4ml
     from qapflow.common.errors import QapflowError
 
     with pytest.raises(QapflowError, match="not a part name"):
         compile_hls4ml(tmp_path / "m.onnx", tmp_path / "prj", CompileOptions(part=INJECTION))
-    from qapflow.backends.rtl_backend import compile_rtl
+    from qapflow.backends.rtl.backend import compile_rtl
 
     with pytest.raises(QapflowError, match="not a part name"):
         compile_rtl(tmp_path / "m.onnx", tmp_path / "prj", part=INJECTION)

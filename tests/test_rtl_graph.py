@@ -11,7 +11,7 @@ import numpy as np
 import onnx
 import pytest
 
-from qapflow.backends.hls4ml_backend import compile_hls4ml
+from qapflow.backends.hls4ml.backend import compile_hls4ml
 from qapflow.backends.rtl.graph_trace import MAX_ELEMENTS, comb_logic
 from qapflow.cli import main
 from qapflow.common.errors import DataFormatError, QapflowError

@@ -9,8 +9,8 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from qapflow.backends.hls4ml_backend import compile_hls4ml
-from qapflow.backends.rtl_backend import compile_rtl
+from qapflow.backends.hls4ml.backend import compile_hls4ml
+from qapflow.backends.rtl.backend import compile_rtl
 from qapflow.cli import main
 from qapflow.common.errors import DataFormatError
 from qapflow.export.validate import validate_model

@@ -109,12 +109,12 @@ def export(args) -> None:
 
 
 def compile(args) -> None:
-    from qapflow.backends.hls4ml_backend import CompileOptions, compile_hls4ml
+    from qapflow.backends.hls4ml.backend import CompileOptions, compile_hls4ml
 
     extra = {"input_type": args.input_type, "scaler_file": args.scaler, "activations": args.activations,
              "input_shape": args.input_shape}
     if args.backend == "rtl":
-        from qapflow.backends.rtl_backend import compile_rtl
+        from qapflow.backends.rtl.backend import compile_rtl
 
         summary = compile_rtl(args.model, args.out, args.pipeline_stages, args.clock_ns, part=args.part, **extra)
         print(f"bit-exact Verilog (da4ml): {summary['nonzero_weights']} non-zero weights as adder graphs, "

@@ -49,7 +49,7 @@ def compile_project(backend: str, model_path: Path, out: Path, options: dict) ->
     o = resolve(backend, options)
     extra = {"input_type": o["input_type"], "scaler_file": o["scaler_file"], "input_shape": o["input_shape"]}
     if backend == "rtl":
-        from qapflow.backends.rtl_backend import compile_rtl
+        from qapflow.backends.rtl.backend import compile_rtl
 
         return compile_rtl(model_path, out, o["pipeline_stages"], o["clock_ns"], part=o["part"],
                            activations=o["activations"], **extra)
@@ -60,7 +60,7 @@ def compile_project(backend: str, model_path: Path, out: Path, options: dict) ->
                            clock_ns=o["clock_ns"], part=o["part"], input_type=o["input_type"],
                            scaler_file=o["scaler_file"], input_shape=o["input_shape"])
         return compile_finn(model_path, out, opts)
-    from qapflow.backends.hls4ml_backend import CompileOptions, compile_hls4ml
+    from qapflow.backends.hls4ml.backend import CompileOptions, compile_hls4ml
 
     opts = CompileOptions(part=o["part"], clock_ns=o["clock_ns"], io=o["io"], strategy=o["strategy"],
                           reuse=o["reuse"], vendor=o["vendor"])

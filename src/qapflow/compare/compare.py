@@ -61,7 +61,7 @@ def compare_iteration(it_dir: Path, out: Path, backend: str, data_file, n: int, 
     project_file = prj / "qapflow_project.json"
     if not _fresh(project_file, digest):
         if backend == "rtl":
-            from qapflow.backends.rtl_backend import compile_rtl
+            from qapflow.backends.rtl.backend import compile_rtl
 
             compile_rtl(model, prj)
         elif backend == "finn":
@@ -69,7 +69,7 @@ def compare_iteration(it_dir: Path, out: Path, backend: str, data_file, n: int, 
 
             compile_finn(model, prj, FinnOptions())
         else:
-            from qapflow.backends.hls4ml_backend import compile_hls4ml
+            from qapflow.backends.hls4ml.backend import compile_hls4ml
 
             compile_hls4ml(model, prj)
         _stamp(project_file, digest)

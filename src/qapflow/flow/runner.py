@@ -203,7 +203,7 @@ class FlowRunner:
         s = self.flow["stages"]["compile"]
         for backend in self.backends():
             if backend == "rtl":
-                from qapflow.backends.rtl_backend import compile_rtl
+                from qapflow.backends.rtl.backend import compile_rtl
 
                 summary = compile_rtl(self.model_file, self.project("rtl"), s["pipeline_stages"],
                                       s["hls4ml"]["clock_ns"], part=self.flow["part"])
@@ -216,7 +216,7 @@ class FlowRunner:
                     target_fps=finn.get("target_fps"), folding_file=folding, clock_ns=s["hls4ml"]["clock_ns"],
                     part=self.flow["part"]))
             else:
-                from qapflow.backends.hls4ml_backend import CompileOptions, compile_hls4ml
+                from qapflow.backends.hls4ml.backend import CompileOptions, compile_hls4ml
 
                 summary = compile_hls4ml(self.model_file, self.project("hls4ml"),
                                          CompileOptions(part=self.flow["part"], **s["hls4ml"]))

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from qapflow.backends.project import read_project
-from qapflow.backends.rtl_backend import verilog_sources
+from qapflow.backends.rtl.backend import verilog_sources
 from qapflow.backends.templates import render
 from qapflow.common.atomic import atomic_path
 from qapflow.common.cache import cache_root

@@ -40,7 +40,7 @@ def logic_figures(im: IntModel) -> dict:
     from da4ml.trace import FixedVariableArray, comb_trace
     from da4ml.trace.pipeline import to_pipeline
 
-    from qapflow.backends.rtl_backend import input_array, trace_int_model, trace_layer
+    from qapflow.backends.rtl.backend import input_array, trace_int_model, trace_layer
 
     start = time.perf_counter()
     comb = trace_int_model(im)

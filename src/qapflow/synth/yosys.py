@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from qapflow.backends.project import read_project
-from qapflow.backends.rtl_backend import verilog_sources
+from qapflow.backends.rtl.backend import verilog_sources
 from qapflow.common.atomic import write_json
 from qapflow.common.errors import QapflowError
 from qapflow.common.tools import ToolNotFound, run_tool

@@ -10,7 +10,7 @@ import numpy as np
 import onnx
 
 from qapflow.backends.rtl.graph_trace import comb_logic
-from qapflow.backends.rtl_backend import compile_rtl
+from qapflow.backends.rtl.backend import compile_rtl
 from qapflow.intmodel.graph_probe import graph_probe_inputs
 from qapflow.sim.report import load_int_model
 from qapflow.sim.verilator import run_verilator

@@ -48,11 +48,11 @@ def attempt(path: Path, run) -> dict:
 
 def compile_on(backend: str, path: Path, out: Path, probe: int) -> dict:
     if backend == "hls4ml":
-        from qapflow.backends.hls4ml_backend import compile_hls4ml
+        from qapflow.backends.hls4ml.backend import compile_hls4ml
 
         return attempt(path, lambda: compile_hls4ml(path, out, probe=probe))
     if backend == "rtl":
-        from qapflow.backends.rtl_backend import compile_rtl
+        from qapflow.backends.rtl.backend import compile_rtl
 
         return attempt(path, lambda: compile_rtl(path, out, probe=probe))
     if backend == "finn-frontend":

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from qapflow.backends.hls4ml_backend import compile_hls4ml
-from qapflow.backends.rtl_backend import compile_rtl
+from qapflow.backends.hls4ml.backend import compile_hls4ml
+from qapflow.backends.rtl.backend import compile_rtl
 from qapflow.intmodel.probe import probe_inputs
 from qapflow.sim.csim import run_csim
 from qapflow.sim.report import load_int_model

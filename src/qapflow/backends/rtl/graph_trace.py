@@ -4,7 +4,7 @@ Every tensor is traced in integer units (the IntGraph's integers, fraction bits 
 layers and every output position of a convolution are constant-matrix products (da4ml's adder
 graphs, pruned zeros free), pooling sums are adder trees, max pooling da4ml's comparisons,
 residual adds constant multiples, and requantization the shift-and-clip or comparator forms the
-dense backend uses (rtl_backend), on integers. Nothing here decides a value: each op does what
+dense backend uses (rtl.backend), on integers. Nothing here decides a value: each op does what
 its IntGraph op's `evaluate` does, so da4ml's own evaluation of the trace equals the IntGraph's.
 Fully unrolled means logic grows with the input's size: MAX_ELEMENTS bounds what is traced.
 """
@@ -15,7 +15,7 @@ import itertools
 
 import numpy as np
 
-from qapflow.backends.rtl_backend import _tree_sum
+from qapflow.backends.rtl.backend import _tree_sum
 from qapflow.common.errors import QapflowError
 from qapflow.intmodel.graph import IntGraph
 from qapflow.intmodel.ops.base import window_geometry
@@ -154,7 +154,7 @@ def _shift(a, op, like):
 
 def _thresholds(a, op, like):
     """base[c] + #{k : sign[c] * a >= T[c, k]} per element, comparators as muxes on the sign of
-    the difference (rtl_backend's form: a clean 1-bit value per comparator)."""
+    the difference (rtl.backend's form: a clean 1-bit value per comparator)."""
     t = op.thresholds
     raw = np.asarray(a._vars)
     out = np.empty(raw.shape, dtype=object)

@@ -4,7 +4,7 @@ The hls4ml model is built from the IntModel as a layer list (hls4ml's own ModelG
 not re-parsed from the ONNX graph, so the project is what the integer model says and nothing
 else: Dense layers with the integer weights (our sparse kernel: one multiplication per
 non-zero weight), then ReLU into a round-half-even, saturating type (shift-and-clip) or
-the thresholding activation (hls4ml_threshold). Types are the narrowest exact ones: the input
+the thresholding activation (threshold.py). Types are the narrowest exact ones: the input
 grid, weights and biases from their values, each accumulator from its worst-case range.
 """
 
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qapflow.backends import hls4ml_sparse, hls4ml_threshold
+from qapflow.backends.hls4ml import sparse as hls4ml_sparse, threshold as hls4ml_threshold
 from qapflow.backends.frontend import prepare
 from qapflow.backends.identifiers import sanitize
 from qapflow.backends.project import PROJECT_MANIFEST, build_into
