@@ -1,7 +1,14 @@
 """The one in-memory and on-disk layout of the jet data, whatever its source.
 
 HDF5: `features` [N, 16] float32 (attribute `names`), `labels` [N, 5] uint8 one-hot
-(attribute `classes`), generator settings and seed as file attributes.
+(attribute `classes`), generator settings and seed as file attributes. Generated files also
+hold, for the same jets in the same order:
+- `constituents` [N, P, 11] float32 (attribute `names` = CONSTITUENT_NAMES): the jet's P
+  leading constituents by pT (P = the generator's max_constituents, 32 by default), rows
+  past the jet's multiplicity all zero;
+- `images` [N, 16, 16] float32 (attributes `extent`, `pixels`, `axes`, `weights`): the jet's
+  pT-fraction image in (eta_rel, phi_rel) over [-0.8, 0.8) x [-0.8, 0.8).
+Both are optional: downloaded files (OpenML, Zenodo) and older files have neither.
 """
 
 from __future__ import annotations
@@ -30,17 +37,42 @@ FEATURE_NAMES: tuple[str, ...] = (
     "j_mass_mmdt",
     "j_multiplicity",
 )
+# Per constituent, relative to the jet axis (the direction of the jet's summed four-momentum):
+# pT / jet pT, eta - jet eta, phi - jet phi wrapped into [-pi, pi), ln(pT / GeV), E / jet E,
+# sqrt(eta_rel^2 + phi_rel^2), electric charge, and its particle-flow type as four flags (see
+# generate/jet_inputs.py for what each flag means with and without the detector).
+CONSTITUENT_NAMES: tuple[str, ...] = (
+    "pt_rel",
+    "eta_rel",
+    "phi_rel",
+    "log_pt",
+    "e_rel",
+    "delta_r",
+    "charge",
+    "is_charged_hadron",
+    "is_lepton",
+    "is_photon",
+    "is_neutral_hadron",
+)
+DEFAULT_MAX_CONSTITUENTS = 32
+# The jet image: IMAGE_PIXELS x IMAGE_PIXELS pixels over [-IMAGE_HALF_WIDTH, IMAGE_HALF_WIDTH)
+# in eta_rel (first index) and phi_rel (second index); a pixel holds the summed pT fractions.
+IMAGE_PIXELS = 16
+IMAGE_HALF_WIDTH = 0.8
 CLASSES: tuple[str, ...] = ("g", "q", "w", "z", "t")
 LABEL_NAMES: tuple[str, ...] = tuple(f"j_{c}" for c in CLASSES)
 
 
 @dataclass
 class JetArrays:
-    """Features [N, 16] float32 and one-hot labels [N, 5] uint8, in the canonical order."""
+    """Features [N, 16] float32 and one-hot labels [N, 5] uint8, in the canonical order;
+    optionally constituents [N, P, 11] and images [N, 16, 16] float32 of the same jets."""
 
     features: np.ndarray
     labels: np.ndarray
     attrs: dict = field(default_factory=dict)
+    constituents: np.ndarray | None = None
+    images: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.features)
@@ -50,7 +82,36 @@ class JetArrays:
         return self.labels.argmax(axis=1)
 
     def subset(self, index) -> "JetArrays":
-        return JetArrays(self.features[index], self.labels[index], dict(self.attrs))
+        """The jets `index` picks (a slice, index or mask array), every array alike."""
+        def take(a):
+            return None if a is None else a[index]
+
+        return JetArrays(self.features[index], self.labels[index], dict(self.attrs),
+                         take(self.constituents), take(self.images))
+
+
+def _per_jet(values, name: str, trailing: tuple, n: int, source) -> np.ndarray:
+    """`values` as float32 of shape [n, *trailing] (None in `trailing`: any size >= 1) with
+    finite values; else one DataFormatError naming `source` and the dataset."""
+    where = f"dataset '{name}'"
+    values = np.asarray(values)
+    want = "[" + ", ".join(["N", *("*" if t is None else str(t) for t in trailing)]) + "]"
+    if values.ndim != 1 + len(trailing) or any(
+        (t is None and s < 1) or (t is not None and s != t) for s, t in zip(values.shape[1:], trailing)
+    ):
+        raise DataFormatError(source, f"{where} has shape {list(values.shape)}; expected {want}")
+    if len(values) != n:
+        raise DataFormatError(source, f"{where} holds {len(values)} jets but features hold {n}")
+    if not (np.issubdtype(values.dtype, np.floating) or np.issubdtype(values.dtype, np.integer)):
+        raise DataFormatError(source, f"{where} has dtype {values.dtype}; expected float32")
+    values = np.ascontiguousarray(values, dtype=np.float32)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        first = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise DataFormatError(
+            source, f"{where} holds {int(bad.sum())} non-finite values (NaN/inf), first at {list(first)}"
+        )
+    return values
 
 
 def validate(arrays: JetArrays, source) -> JetArrays:
@@ -81,6 +142,11 @@ def validate(arrays: JetArrays, source) -> JetArrays:
         raise DataFormatError(
             source, f"labels are not one-hot over {list(CLASSES)} (first bad jet: {row})"
         )
+    if arrays.constituents is not None:
+        arrays.constituents = _per_jet(arrays.constituents, "constituents",
+                                       (None, len(CONSTITUENT_NAMES)), len(f), source)
+    if arrays.images is not None:
+        arrays.images = _per_jet(arrays.images, "images", (IMAGE_PIXELS, IMAGE_PIXELS), len(f), source)
     arrays.features = np.ascontiguousarray(f, dtype=np.float32)
     arrays.labels = np.ascontiguousarray(y, dtype=np.uint8)
     return arrays

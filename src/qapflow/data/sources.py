@@ -4,6 +4,9 @@
 - OpenML data set 42468 as ARFF or parquet: 16 feature columns and a nominal `class`;
 - Zenodo record 3602254: HDF5 files with `jets` [N, 59] and `jetFeatureNames`, either
   loose, in a folder, or inside the record's .tar.gz archives.
+
+Only qapflow's generator writes constituents and jet images; `require_inputs` is what a later
+stage calls to get the inputs it needs, with one error where the source lacks them.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from qapflow.common.errors import DataFormatError
+from qapflow.common.errors import DataFormatError, QapflowError
 from qapflow.data.h5file import read_jets
 from qapflow.data.schema import (
     FEATURE_NAMES,
@@ -27,6 +30,7 @@ from qapflow.data.schema import (
 )
 
 TARGET_COLUMNS = ("class", "target")
+INPUT_KINDS = ("features", "constituents", "images")
 
 
 def _columns(table: dict[str, np.ndarray], path) -> JetArrays:
@@ -90,10 +94,16 @@ def read_zenodo_h5(path) -> JetArrays:
 
 
 def _concat(parts: list[JetArrays], source: str) -> JetArrays:
+    def joined(name):  # an optional array survives only if every part has it
+        arrays = [getattr(p, name) for p in parts]
+        return None if any(a is None for a in arrays) else np.concatenate(arrays)
+
     return JetArrays(
         np.concatenate([p.features for p in parts]),
         np.concatenate([p.labels for p in parts]),
         {"source": source},
+        joined("constituents"),
+        joined("images"),
     )
 
 
@@ -152,3 +162,37 @@ def load_jets(path) -> JetArrays:
     if not path.exists():
         raise DataFormatError(path, "file not found")
     return READERS[detect_format(path)](path)
+
+
+def _downloaded_from(attrs: dict) -> str | None:
+    """'openml' or 'zenodo' for a downloaded data set (converted or read directly), else None."""
+    def text(v):
+        return v.decode() if isinstance(v, bytes) else str(v)
+
+    if "downloaded_from" in attrs:
+        return text(attrs["downloaded_from"])
+    origin = text(attrs.get("source", ""))
+    return next((s for s in ("openml", "zenodo") if origin.startswith(s)), None)
+
+
+def require_inputs(arrays: JetArrays, kind: str, source) -> np.ndarray:
+    """The network inputs of `kind` ('features' [N, 16], 'constituents' [N, P, F] or 'images'
+    [N, H, W]) of `arrays`, loaded from `source`; one DataFormatError naming `source` when it
+    does not hold them (downloaded data sets never do: their files have only the 16 features)."""
+    if kind not in INPUT_KINDS:
+        raise QapflowError(f"unknown input kind {kind!r}; expected one of {list(INPUT_KINDS)}")
+    values = getattr(arrays, kind)
+    if values is not None:
+        return values
+    origin = _downloaded_from(arrays.attrs)
+    remedy = "qapflow's generator writes them: make the data set with `qapflow data generate`"
+    if origin == "openml":
+        why = "the data set downloaded from OpenML (data set 42468) holds only the 16 high-level features"
+    elif origin == "zenodo":
+        why = ("the data set read from Zenodo (record 3602254) holds only the 16 high-level features "
+               "here (qapflow does not convert the record's own constituent lists and images)")
+    elif arrays.attrs.get("source") == "generated":
+        why = f"the file has no '{kind}' dataset (generated before the generator stored them)"
+    else:
+        why = f"the file has no '{kind}' dataset"
+    raise DataFormatError(source, f"{kind} requested, but {why}; {remedy}")

@@ -9,7 +9,7 @@ import numpy as np
 
 from qapflow.common.atomic import write_json
 from qapflow.common.errors import DataFormatError
-from qapflow.data.schema import CLASSES, FEATURE_NAMES
+from qapflow.data.schema import CLASSES, FEATURE_NAMES, JetArrays
 
 # Hawks et al. 2021, section 3.2: 472,500 train, 157,500 validation, 240,000 test jets.
 PAPER_SPLIT = (472_500, 157_500, 240_000)
@@ -23,6 +23,10 @@ class Split:
 
     def as_dict(self) -> dict[str, np.ndarray]:
         return {"train": self.train, "val": self.val, "test": self.test}
+
+    def arrays(self, arrays: JetArrays) -> dict[str, JetArrays]:
+        """Each part's jets; constituents and images stay aligned with features and labels."""
+        return {name: arrays.subset(index) for name, index in self.as_dict().items()}
 
 
 def paper_split(n: int, seed: int = 0, ratio=PAPER_SPLIT) -> Split:
