@@ -31,6 +31,9 @@ CHARGED_HADRONS = frozenset({211, 321, 2212, 3112, 3222, 3312})
 PHOTONS = frozenset({22, 111})
 NEUTRAL_HADRONS = frozenset({3122, 130, 310, 2112, 3322})
 LEPTONS = frozenset({11, 13, 15})
+# the charge of each listed charged particle with a positive PDG id (a negative id flips it):
+# what a track's curvature measures; calorimeter cells carry none
+CHARGES = {211: 1, 321: 1, 2212: 1, 3112: -1, 3222: 1, 3312: -1, 11: -1, 13: -1, 15: -1}
 # the kinds of detector objects, as the smearing tells them apart
 TRACK, LEPTON, ECAL_CELL, HCAL_CELL = 0, 1, 2, 3
 CALORIMETER_ETA = 3.0
@@ -49,6 +52,7 @@ class DetectorEvent:
     p4: np.ndarray  # [n, 4] px, py, pz, E
     kind: np.ndarray  # [n] TRACK, LEPTON, ECAL_CELL, HCAL_CELL
     dropped: int  # particles of kinds the original code does not list (it drops them too)
+    charge: np.ndarray | None = None  # [n] -1, 0, +1: tracks' and leptons' charge, 0 for cells
 
 
 def _member(ids: np.ndarray, group: frozenset) -> np.ndarray:
@@ -84,6 +88,12 @@ def calorimeter_cells(p4: np.ndarray, cell: float) -> np.ndarray:
     return np.stack([pt * np.cos(c_phi), pt * np.sin(c_phi), pt * np.sinh(c_eta), energy], axis=1)
 
 
+def charges(pdg: np.ndarray) -> np.ndarray:
+    """Electric charge of charged hadrons and leptons (see CHARGES); 0 for any other id."""
+    magnitude = np.array([CHARGES.get(int(abs(i)), 0) for i in pdg], dtype=np.int64)
+    return magnitude * np.sign(pdg)
+
+
 def resolution(p4: np.ndarray, kind: np.ndarray) -> np.ndarray:
     pt, energy = np.hypot(p4[:, 0], p4[:, 1]), p4[:, 3]
     sigma = np.hypot(2.5e-4 * pt, 0.015)  # tracks and leptons
@@ -110,4 +120,5 @@ def detector_response(p4: np.ndarray, pdg: np.ndarray, settings: DetectorSetting
                            np.full(len(ecal), ECAL_CELL), np.full(len(hcal), HCAL_CELL)])
     scale = np.maximum(1e-10, rng.normal(1.0, resolution(out, kind) * settings.resolution_fudge))
     dropped = int(np.count_nonzero(~(charged | lepton | photon | neutral)))
-    return DetectorEvent(out * scale[:, None], kind, dropped)
+    charge = np.concatenate([charges(pdg[track]), charges(pdg[lepton]), np.zeros(len(ecal) + len(hcal), np.int64)])
+    return DetectorEvent(out * scale[:, None], kind, dropped, charge)

@@ -10,12 +10,18 @@ from qapflow.data.generate.processes import GeneratorSettings, JetProcess
 
 def final_state(event, max_abs_eta: float) -> np.ndarray:
     """Visible final-state particles of a Pythia event as rows (px, py, pz, E)."""
+    return final_state_table(event, max_abs_eta)[0]
+
+
+def final_state_table(event, max_abs_eta: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The particles of `final_state`, with their PDG ids and electric charges."""
     rows = [
-        (p.px(), p.py(), p.pz(), p.e())
+        (p.px(), p.py(), p.pz(), p.e(), p.id(), p.charge())
         for p in event
         if p.isFinal() and p.isVisible() and abs(p.eta()) < max_abs_eta
     ]
-    return np.array(rows, dtype=np.float64).reshape(-1, 4)
+    table = np.array(rows, dtype=np.float64).reshape(-1, 6)
+    return table[:, :4], table[:, 4].astype(np.int64), table[:, 5]
 
 
 def final_state_with_ids(event) -> tuple[np.ndarray, np.ndarray]:
@@ -76,7 +82,13 @@ def mmdt_groom(constituents: list, zcut: float) -> np.ndarray:
 
 
 def matched_jets(particles: np.ndarray, targets, settings: GeneratorSettings):
-    """Yield (constituent rows, groomed constituent rows) of each jet matched to a target.
+    """Yield (constituent rows, groomed constituent rows) of each jet matched to a target."""
+    for index, kept in matched_jet_indices(particles, targets, settings):
+        yield particles[index], particles[kept]
+
+
+def matched_jet_indices(particles: np.ndarray, targets, settings: GeneratorSettings):
+    """Yield (constituent row numbers, groomed row numbers) of each jet matched to a target.
 
     Jets are anti-kT R=settings.jet_radius above the pT and |eta| cuts; each target takes
     the nearest unused jet within settings.match_radius in (y, phi).
@@ -103,12 +115,17 @@ def matched_jets(particles: np.ndarray, targets, settings: GeneratorSettings):
         used.add(best)
         constituents = list(jets[best].constituents())
         index = np.array([c.user_index() for c in constituents], dtype=np.intp)
-        kept = mmdt_groom(constituents, settings.mmdt_zcut)
-        yield particles[index], particles[kept]
+        yield index, mmdt_groom(constituents, settings.mmdt_zcut)
 
 
 def leading_jet(particles: np.ndarray, settings: GeneratorSettings):
-    """Yield (constituent rows, groomed constituent rows) of the event's leading jet, if it
+    """Yield (constituent rows, groomed constituent rows) of the event's leading jet."""
+    for index, kept in leading_jet_indices(particles, settings):
+        yield particles[index], particles[kept]
+
+
+def leading_jet_indices(particles: np.ndarray, settings: GeneratorSettings):
+    """Yield (constituent row numbers, groomed row numbers) of the event's leading jet, if it
     passes the pT and |eta| cuts (one jet per event, labelled by the process). Jets are found
     above jet_min_pt_gev; an event whose leading jet is above jet_max_pt_gev gives none."""
     if len(particles) == 0:
@@ -122,4 +139,4 @@ def leading_jet(particles: np.ndarray, settings: GeneratorSettings):
         return
     constituents = list(jets[0].constituents())
     index = np.array([c.user_index() for c in constituents], dtype=np.intp)
-    yield particles[index], particles[mmdt_groom(constituents, settings.mmdt_zcut)]
+    yield index, mmdt_groom(constituents, settings.mmdt_zcut)

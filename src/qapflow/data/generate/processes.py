@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from qapflow.data.generate.detector import DetectorSettings
+from qapflow.data.schema import DEFAULT_MAX_CONSTITUENTS
 
 PYTHIA_MAX_SEED = 900_000_000  # Pythia's Random:seed takes 1..900,000,000
 HADRONIC_W = ["24:onMode = off", "24:onIfAny = 1 2 3 4 5"]
@@ -87,6 +88,8 @@ class GeneratorSettings:
     # with "isotropic": W, Z and t masses within this many widths of the pole (the run card's
     # bwcutoff); None: Pythia's whole Breit-Wigner
     resonance_mass_window_widths: float | None = None
+    # how many leading constituents per jet the `constituents` dataset keeps (jet_inputs.py)
+    max_constituents: int = DEFAULT_MAX_CONSTITUENTS
 
     def hard_process_settings(self, process: JetProcess, seed: int) -> list[str]:
         return [

@@ -5,6 +5,9 @@ seed, the class and the chunk index, so the output does not depend on the worker
 Finished chunks are kept, each written atomically, in `OUT.parts/`; a killed run that is
 started again with the same settings generates only the missing chunks. The final file is
 written atomically and the parts folder removed.
+
+A chunk is its features `CLASS_NNNNN.npy` and, beside it, its constituents and images
+`CLASS_NNNNN.inputs.npz`, written first: the .npy marks the chunk finished.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from tqdm import tqdm
 from qapflow.common.atomic import atomic_path, write_json
 from qapflow.common.errors import QapflowError
 from qapflow.data.generate.processes import DEFAULT_RECIPE, RECIPES, GeneratorSettings
-from qapflow.data.generate.pythia_jets import chunk_seed, generate_class_jets
+from qapflow.data.generate.pythia_jets import chunk_seed, generate_class_sample
 from qapflow.data.h5file import write_jets
 from qapflow.data.schema import CLASSES, JetArrays, one_hot
 
@@ -36,6 +39,13 @@ class Chunk:
     @property
     def name(self) -> str:
         return f"{CLASSES[self.class_index]}_{self.index:05d}.npy"
+
+    @property
+    def inputs_name(self) -> str:
+        return f"{CLASSES[self.class_index]}_{self.index:05d}.inputs.npz"
+
+    def done(self, parts_dir: Path) -> bool:
+        return (parts_dir / self.name).exists() and (parts_dir / self.inputs_name).exists()
 
 
 def plan_chunks(n_jets: int, chunk_jets: int) -> list[Chunk]:
@@ -54,16 +64,20 @@ def plan_chunks(n_jets: int, chunk_jets: int) -> list[Chunk]:
 
 def _run_chunk(job: tuple[Chunk, GeneratorSettings, int, str]) -> tuple[Chunk, int]:
     chunk, settings, seed, parts_dir = job
-    features, events = generate_class_jets(
+    sample = generate_class_sample(
         CLASSES[chunk.class_index],
         chunk.n_jets,
         settings,
         chunk_seed(seed, chunk.class_index, chunk.index),
     )
+    # an open file: np.savez given a path would append .npz to the temporary name
+    with atomic_path(Path(parts_dir) / chunk.inputs_name) as tmp:
+        with open(tmp, "wb") as f:
+            np.savez(f, constituents=sample.constituents, images=sample.images)
     with atomic_path(Path(parts_dir) / chunk.name) as tmp:
         with open(tmp, "wb") as f:
-            np.save(f, features)
-    return chunk, events
+            np.save(f, sample.features)
+    return chunk, sample.events
 
 
 def _open_parts_dir(parts_dir: Path, manifest: dict) -> None:
@@ -89,13 +103,15 @@ def generate_dataset(
     settings = settings or RECIPES[DEFAULT_RECIPE]
     if n_jets < len(CLASSES):
         raise QapflowError(f"--jets must be at least {len(CLASSES)} (one per class), got {n_jets}")
+    if settings.max_constituents < 1:
+        raise QapflowError(f"max_constituents must be at least 1, got {settings.max_constituents}")
     out = Path(out)
     parts_dir = out.with_name(out.name + ".parts")
     manifest = {"n_jets": n_jets, "seed": seed, "settings": asdict(settings)}
     _open_parts_dir(parts_dir, manifest)
 
     chunks = plan_chunks(n_jets, settings.chunk_jets)
-    todo = [c for c in chunks if not (parts_dir / c.name).exists()]
+    todo = [c for c in chunks if not c.done(parts_dir)]
     jobs = [(c, settings, seed, str(parts_dir)) for c in todo]
     bar = tqdm(total=n_jets, initial=n_jets - sum(c.n_jets for c in todo), unit="jet",
                desc="generating", disable=not progress)
@@ -111,6 +127,9 @@ def generate_dataset(
     bar.close()
 
     features = np.concatenate([np.load(parts_dir / c.name) for c in chunks])
+    inputs = [np.load(parts_dir / c.inputs_name) for c in chunks]
+    constituents = np.concatenate([i["constituents"] for i in inputs])
+    images = np.concatenate([i["images"] for i in inputs])
     classes = np.concatenate([np.full(c.n_jets, c.class_index) for c in chunks])
     order = np.random.default_rng(seed).permutation(len(features))
     attrs = {
@@ -120,6 +139,7 @@ def generate_dataset(
         "n_jets": n_jets,
         "settings": json.dumps(asdict(settings), sort_keys=True),
     }
-    write_jets(out, JetArrays(features[order], one_hot(classes[order]), attrs))
+    write_jets(out, JetArrays(features[order], one_hot(classes[order]), attrs,
+                              constituents[order], images[order]))
     shutil.rmtree(parts_dir)
     return out
