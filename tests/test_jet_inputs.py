@@ -12,6 +12,7 @@ import pytest
 
 from qapflow.common.errors import DataFormatError
 from qapflow.data.h5file import read_jets, write_jets
+from qapflow.data.info import summarize
 from qapflow.data.schema import CLASSES, CONSTITUENT_NAMES, FEATURE_NAMES, JetArrays, one_hot
 from qapflow.data.sources import load_jets, require_inputs
 from qapflow.data.splits import paper_split
@@ -63,6 +64,8 @@ def test_layout_and_attributes(sample, sample_file):
         assert list(f["images"].attrs["extent"]) == [-HALF, HALF, -HALF, HALF]
         assert list(f["images"].attrs["pixels"]) == [PIXELS, PIXELS]
     assert json.loads(sample.attrs["settings"])["max_constituents"] == 32
+    assert summarize(sample)["inputs"] == {"constituents": [25, 32, len(CONSTITUENT_NAMES)],
+                                           "images": [25, PIXELS, PIXELS]}
 
 
 def test_sorted_by_pt_and_zero_padded_past_the_multiplicity(sample):

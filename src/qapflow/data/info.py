@@ -25,13 +25,18 @@ def summarize(arrays: JetArrays) -> dict:
             },
         }
     attrs = {k: (v.item() if hasattr(v, "item") else v) for k, v in arrays.attrs.items()}
+    inputs = {name: (None if getattr(arrays, name) is None else list(getattr(arrays, name).shape))
+              for name in ("constituents", "images")}
     return {"n_jets": len(arrays), "class_counts": counts, "features": features,
-            "attrs": {k: str(v) for k, v in attrs.items()}}
+            "inputs": inputs, "attrs": {k: str(v) for k, v in attrs.items()}}
 
 
 def format_summary(summary: dict, name: str = "") -> str:
     lines = [f"{name}: {summary['n_jets']} jets"]
     lines.append("  class counts: " + ", ".join(f"{c}={n}" for c, n in summary["class_counts"].items()))
+    inputs = summary.get("inputs", {})
+    lines.append("  per-jet inputs: " + ", ".join(
+        f"{name} {shape if shape else '(none)'}" for name, shape in inputs.items()))
     header = f"  {'feature':<18}{'min':>10}{'mean':>10}{'std':>10}{'max':>10}   median g/q/w/z/t"
     lines.append(header)
     for feature, s in summary["features"].items():
