@@ -20,17 +20,17 @@ class Hls4mlLibrary:
     name = "g++ shared library (project firmware with its synthesis weight arrays + ap_types), in process"
 
     def __init__(self, prj: Path, summary: dict):
-        if summary.get("options", {}).get("io") == "stream":
-            raise QapflowError(f"{prj} is an io_stream project; the library drives io_parallel tops")
+        from qapflow.sim.hls_ports import HlsPorts
+
         self.prj, self.summary, self.lib, self.built = prj, summary, None, None
+        self.ports = HlsPorts.of(prj, summary)
 
     def build(self) -> dict:
         from qapflow.sim.gxx_library import FirmwareLibrary, build_library
 
         self.built = build_library(self.prj, self.summary)
         if self.lib is None or self.lib.path != self.built.path:
-            self.lib = FirmwareLibrary(self.built.path, self.summary["layer_widths"][0][1],
-                                       self.summary["layer_widths"][-1][0])
+            self.lib = FirmwareLibrary(self.built.path, self.ports.n_in, self.ports.n_out)
         return self.built.as_dict()
 
     def run(self, x_int: np.ndarray, im: IntModel) -> tuple[np.ndarray, dict, bool]:
@@ -38,7 +38,7 @@ class Hls4mlLibrary:
 
         checked = check_weight_files(self.prj)  # as the csim: the .txt files equal the compiled arrays
         start = time.perf_counter()
-        out = self.lib.predict_int(x_int)
+        out = self.predict_int(x_int)
         seconds = time.perf_counter() - start
         return out, {"tool": self.name, "compile_seconds": self.built.seconds, "library": str(self.built.path),
                      "library_reused": not self.built.rebuilt,
@@ -46,7 +46,7 @@ class Hls4mlLibrary:
                      "csim_samples_per_second": len(x_int) / max(seconds, 1e-9)}, True
 
     def predict_int(self, x_int: np.ndarray) -> np.ndarray:
-        return self.lib.predict_int(x_int)
+        return self.ports.from_ports(self.lib.predict_int(self.ports.to_ports(x_int)))
 
 
 class VerilatorBinary:

@@ -20,19 +20,13 @@ from qapflow.common.atomic import write_json
 from qapflow.common.errors import QapflowError
 from qapflow.common.hashing import sources_digest
 from qapflow.common.tools import ToolNotFound, run_tool
+from qapflow.sim.hls_ports import HlsPorts
 from qapflow.sim.report import finish_report, load_int_model
 from qapflow.sim.vectors import simulation_inputs
 
 CSIM_DIR = "qapflow_csim"
 COMPILE_TIMEOUT_S = 1800
 RUN_TIMEOUT_S = 1800
-
-
-def _io_types(prj: Path, project: str) -> tuple[str, str]:
-    header = (prj / "firmware" / f"{project}.h").read_text()
-    signature = header[header.index(f"void {project}("):]
-    args = [a.strip() for a in signature[signature.index("(") + 1 : signature.index(")")].split(",")]
-    return args[0].split()[0], args[1].split()[0]
 
 
 def _numbers(text: str) -> np.ndarray:
@@ -78,12 +72,9 @@ def c_string(text: str) -> str:
 def build_testbench(prj: Path, summary: dict) -> tuple[Path, float, bool]:
     """Compile (or reuse) the testbench binary; return (binary, seconds, rebuilt)."""
     project = summary["project_name"]
-    input_t, output_t = _io_types(prj, project)
-    n_in = summary["layer_widths"][0][1]
-    n_out = summary["layer_widths"][-1][0]
-    tb = render("csim_testbench.cpp.tmpl", project=project, top=project, input_t=input_t,
-                output_t=output_t, n_in=n_in, n_out=n_out, input_exp=summary["input"]["exp"],
-                output_exp=summary["output_exp"])
+    ports = HlsPorts.of(prj, summary)
+    tb = render("csim_testbench.cpp.tmpl", project=project, top=project, n_in=ports.n_in, n_out=ports.n_out,
+                input_exp=summary["input"]["exp"], output_exp=summary["output_exp"], **ports.template_fields(project))
     work = prj / CSIM_DIR
     work.mkdir(exist_ok=True)
     # the firmware loads its weights from firmware/weights/*.txt outside synthesis, as in
@@ -116,21 +107,19 @@ def run_csim(prj, data_file=None, n: int = 10_000, vendor: bool = False, split: 
         raise QapflowError(f"{prj} is a {summary.get('backend')} project; the g++ csim takes hls4ml projects")
     if vendor:
         return run_vendor_csim(prj, summary)
-    if summary.get("options", {}).get("io") == "stream":
-        raise QapflowError(f"{prj} is an io_stream project; the g++ harness drives io_parallel tops "
-                           "(use --vendor-csim where the vendor tools exist)")
     im = load_int_model(prj)
     inputs = simulation_inputs(summary, n, data_file, inputs_file, split)
     x_int, rounded = im.input_integers(inputs.x)
     arrays_checked = check_weight_files(prj)
     binary, compile_s, rebuilt = build_testbench(prj, summary)
     work = prj / CSIM_DIR
-    np.savetxt(work / "inputs.txt", x_int, fmt="%d")
+    ports = HlsPorts.of(prj, summary)
+    np.savetxt(work / "inputs.txt", ports.to_ports(x_int), fmt="%d")
     start = time.time()
     run_tool([str(binary), str(work / "inputs.txt"), str(work / "outputs.txt")], work,
              work / "run.log", RUN_TIMEOUT_S)
     run_s = time.time() - start
-    simulated = np.loadtxt(work / "outputs.txt", dtype=np.int64, ndmin=2)
+    simulated = ports.from_ports(np.loadtxt(work / "outputs.txt", dtype=np.int64, ndmin=2))
     tool = {"tool": "g++ (project firmware + ap_types)", "compile_seconds": compile_s,
             "weight_files_checked_against_synthesis_arrays": arrays_checked,
             "binary_reused": not rebuilt, "run_seconds": run_s,

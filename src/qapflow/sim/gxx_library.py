@@ -31,7 +31,7 @@ from qapflow.common.cache import cache_root
 from qapflow.common.errors import QapflowError
 from qapflow.common.hashing import sources_digest
 from qapflow.common.tools import run_tool
-from qapflow.sim.csim import _io_types
+from qapflow.sim.hls_ports import HlsPorts
 
 LIBRARY_DIR = "qapflow_library"
 BUILD_TIMEOUT_S = 1800
@@ -103,10 +103,9 @@ def _firmware_files(prj: Path) -> list[Path]:
 
 def _entry_point(prj: Path, summary: dict) -> str:
     project = summary["project_name"]
-    input_t, output_t = _io_types(prj, project)
-    return render("csim_library.cpp.tmpl", project=project, top=project, input_t=input_t, output_t=output_t,
-                  n_in=summary["layer_widths"][0][1], n_out=summary["layer_widths"][-1][0],
-                  input_exp=summary["input"]["exp"], output_exp=summary["output_exp"])
+    ports = HlsPorts.of(prj, summary)
+    return render("csim_library.cpp.tmpl", project=project, top=project, n_in=ports.n_in, n_out=ports.n_out,
+                  input_exp=summary["input"]["exp"], output_exp=summary["output_exp"], **ports.template_fields(project))
 
 
 def _stage(prj: Path, summary: dict, into: Path) -> Path:

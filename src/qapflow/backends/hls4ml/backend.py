@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from qapflow.backends.hls4ml import sparse as hls4ml_sparse, threshold as hls4ml_threshold
-from qapflow.backends.frontend import prepare
+from qapflow.backends.graph_frontend import GraphFrontend, prepare_chain_or_graph
 from qapflow.backends.identifiers import sanitize
 from qapflow.backends.project import PROJECT_MANIFEST, build_into
 from qapflow.common.atomic import write_json
@@ -119,14 +119,21 @@ def compile_hls4ml(model_path, out, opts: CompileOptions | None = None, input_ty
     check_clock(opts.clock_ns)
     if opts.io not in ("parallel", "stream") or opts.strategy not in ("latency", "resource") or opts.reuse < 1:
         raise QapflowError(f"compile options {opts}: io parallel|stream, strategy latency|resource, reuse >= 1")
-    front = prepare(model_path, input_type, scaler_file, probe, activations, input_shape=input_shape)
+    front = prepare_chain_or_graph(model_path, input_type, scaler_file, probe, activations, input_shape=input_shape)
     im = front.im
     project = sanitize(opts.project_name, "qapflow_net")
     hls4ml_sparse.register()
     hls4ml_threshold.register()
+    graph_fields = {}
     with build_into(out) as build:
-        hls_model = hls_model_of(im, build, project, opts)
-        narrow_dense_results(hls_model, im)
+        if isinstance(front, GraphFrontend):  # convolutions, pooling, branches: the integer graph
+            from qapflow.backends.hls4ml.graph import build_graph_model, graph_summary_fields
+
+            hls_model, built = build_graph_model(im.graph, build, project, opts)
+            graph_fields = graph_summary_fields(hls_model, built)
+        else:
+            hls_model = hls_model_of(im, build, project, opts)
+            narrow_dense_results(hls_model, im)
         hls_model.write()
         front.write(build)
     code_gen = (out / "firmware" / "nnet_utils" / "nnet_code_gen.h").read_text()
@@ -138,7 +145,8 @@ def compile_hls4ml(model_path, out, opts: CompileOptions | None = None, input_ty
         "options": opts.__dict__,
         **front.summary_fields(),
         "multiplications_in_code": hls4ml_sparse.count_multiplications(code_gen) if opts.sparse_kernel else None,
-        "accumulator_types": accumulator_types(im),
+        "accumulator_types": accumulator_types(im) if not graph_fields else None,
+        **graph_fields,
     }
     write_json(out / PROJECT_MANIFEST, summary)
     return summary
