@@ -3,7 +3,7 @@ da4ml's own evaluation of the traced logic gives the IntGraph's integers exactly
 compile --backend rtl` + `qapflow csim` simulate the project's Verilog in Verilator with every
 output equal to the IntGraph's and to qonnx's exact execution, on 1,000 probe inputs that
 saturate the input quantizer. A changed weight or threshold is seen; an input too large to
-unroll is refused by name, as is a conv graph on hls4ml (not built there yet)."""
+unroll is refused by name, naming the backend that streams (hls4ml, tests/test_hls4ml_graph.py)."""
 
 import json
 
@@ -11,10 +11,9 @@ import numpy as np
 import onnx
 import pytest
 
-from qapflow.backends.hls4ml.backend import compile_hls4ml
 from qapflow.backends.rtl.graph_trace import MAX_ELEMENTS, comb_logic
 from qapflow.cli import main
-from qapflow.common.errors import DataFormatError, QapflowError
+from qapflow.common.errors import QapflowError
 from qapflow.export.ingest import ingest
 from qapflow.intmodel.graph_probe import graph_probe_inputs
 from qapflow.intmodel.read_graph import read_graph
@@ -57,7 +56,7 @@ def test_an_input_too_large_to_unroll_is_refused(tmp_path):
     side = int(np.sqrt(MAX_ELEMENTS)) + 4
     case = ConvCase(dims=2, channels=1, size=side, blocks=[("conv", dict(out=2, k=3))])
     ig, _, _ = _graph(case, tmp_path)
-    with pytest.raises(QapflowError, match=r"at most 4096.*hls4ml or FINN backend"):
+    with pytest.raises(QapflowError, match=r"at most 4096.*hls4ml backend with --io stream"):
         comb_logic(ig)
 
 
@@ -97,12 +96,6 @@ def test_a_changed_integer_graph_fails_the_simulation(tmp_path):
     assert main(["csim", str(prj), "--inputs", str(x), "--n", str(N)]) == 1
     report = json.loads((prj / "csim_report.json").read_text())
     assert report["mismatches_vs_int_model"] > 0 and not report["passed"]
-
-
-def test_a_conv_graph_on_hls4ml_is_refused_naming_the_node(tmp_path):
-    onnx.save(build_conv_case(SIMULATED["bipolar-conv-gap"]), str(tmp_path / "model.onnx"))
-    with pytest.raises(DataFormatError, match=r"node Conv_\d+ \(Conv\)"):
-        compile_hls4ml(tmp_path / "model.onnx", tmp_path / "hls")
 
 
 def test_a_conv_graph_synthesizes_with_yosys(tmp_path):

@@ -201,7 +201,8 @@ def trace_graph(graph: IntGraph):
     biggest = max(int(np.prod(t.shape)) for t in graph.tensors.values())
     if biggest > MAX_ELEMENTS:
         raise QapflowError(f"a tensor of {biggest} values per sample: the rtl backend unrolls every position and "
-                           f"takes at most {MAX_ELEMENTS}; use the hls4ml or FINN backend, which stream")
+                           f"takes at most {MAX_ELEMENTS}; use the hls4ml backend with --io stream, which streams "
+                           "(FINN does not build integer graphs yet)")
     t = graph.tensors[graph.input]
     spec = t.grid.spec
     n = int(np.prod(t.shape))
