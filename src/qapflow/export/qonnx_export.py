@@ -53,7 +53,8 @@ def run_config_of(checkpoint: Path) -> dict:
 def export_checkpoint(source, out, fold: bool = True) -> Path:
     """Export `source` (iteration folder or checkpoint) to QONNX at `out`; return the manifest path.
 
-    With `fold`, pruned zeros are folded (dead neurons removed, see export.fold).
+    With `fold`, pruned zeros are folded (dead neurons removed, see export.fold): a dense chain
+    only, so a convolutional model (spec.arch deepsets or cnn2d) is written with its zeros kept.
     """
     checkpoint = resolve_checkpoint(source)
     model, masks, scaler, meta = load_checkpoint(checkpoint)
@@ -65,8 +66,10 @@ def export_checkpoint(source, out, fold: bool = True) -> Path:
     out = Path(out)
     with tempfile.TemporaryDirectory() as tmp:
         raw = Path(tmp) / "raw.onnx"
-        export_qonnx(model, torch.zeros(1, model.spec.inputs), export_path=str(raw))
+        export_qonnx(model, torch.zeros(1, *model.spec.input_shape), export_path=str(raw))
         cleaned = cleanup_model(ModelWrapper(str(raw)).transform(WhereGreaterToThresholdedRelu()))
+        dense = model.spec.arch == "mlp"
+        fold = fold and dense
         if fold:
             cleaned = fold_zeros(cleaned)
         with atomic_path(out) as tmp_out:
@@ -82,7 +85,8 @@ def export_checkpoint(source, out, fold: bool = True) -> Path:
         "spec": model.spec.to_dict(),
         "bits": model.spec.layer_bits,
         "zeros_folded": fold,
-        "layer_widths": [[int(d) for d in model_widths] for model_widths in _widths(out)],
+        "layer_widths": [[int(d) for d in model_widths] for model_widths in _widths(out)] if dense else None,
+        "input_shape": list(model.spec.input_shape),
         "input_bits": model.spec.input_bits,
         "input_int": model.spec.input_int,
         "act_bits": model.spec.hidden_act_bits,

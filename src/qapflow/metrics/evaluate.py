@@ -16,8 +16,8 @@ def model_cost(model: JetTagger) -> dict:
     weights = [w.numpy() for w in model.quant_weights()]
     act_in = spec.activation_bits_in()
     return {
-        "bops": network_bops(weights, spec.layer_bits, act_in),
-        "bops_float_input": network_bops(weights, spec.layer_bits, [FLOAT_BITS, *act_in[1:]]),
+        "bops": network_bops(weights, spec.layer_bits, act_in, spec.layer_positions),
+        "bops_float_input": network_bops(weights, spec.layer_bits, [FLOAT_BITS, *act_in[1:]], spec.layer_positions),
         "sparsity": sparsity(weights),
     }
 

@@ -1,7 +1,9 @@
 """The jet tagger: [QuantIdentity] -> (QuantLinear -> BatchNorm1d -> QuantReLU) x H -> QuantLinear.
 
 32-bit layers are plain torch layers. Every linear layer is `linears[i]`, so pruning
-masks, BOPs and export address layers by that index.
+masks, BOPs and export address layers by that index. `build_model` builds any spec's `arch`:
+this MLP, or the Deep Sets and CNN of nn/deepsets.py and nn/cnn.py, whose conv and linear
+layers are `layers[i]`; every network names its prunable layers `prunable`.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ def _value(x):
 
 
 class JetTagger(nn.Module):
+    prunable_key = "linears"  # the state-dict prefix of the prunable layers
+
     def __init__(self, spec: ModelSpec):
         super().__init__()
         self.spec = spec
@@ -58,6 +62,10 @@ class JetTagger(nn.Module):
                     QuantReLU(**relu_kwargs(spec.scheme, act_bits[i], spec.act_max), return_quant_tensor=True)
                 )
             feeds_quant = bits != FLOAT_BITS
+
+    @property
+    def prunable(self) -> list[nn.Module]:
+        return list(self.linears)
 
     def _prune(self, i: int, x: torch.Tensor) -> torch.Tensor:
         return x if self.act_prunes is None else self.act_prunes[i](x)
@@ -102,5 +110,11 @@ class JetTagger(nn.Module):
         return out
 
 
-def build_model(spec: ModelSpec) -> JetTagger:
+def build_model(spec: ModelSpec) -> nn.Module:
+    if spec.arch == "deepsets":
+        from qapflow.nn.deepsets import DeepSets
+        return DeepSets(spec)
+    if spec.arch == "cnn2d":
+        from qapflow.nn.cnn import JetCnn
+        return JetCnn(spec)
     return JetTagger(spec)

@@ -16,6 +16,7 @@ from brevitas.core.restrict_val import RestrictValueType
 from brevitas.core.scaling import ScalingImplType
 from brevitas.quant import (
     Int8ActPerTensorFixedPoint,
+    Int8ActPerTensorFloat,
     Int8WeightPerTensorFixedPoint,
     Int8WeightPerTensorFloat,
     IntBias,
@@ -48,6 +49,13 @@ def relu_kwargs(scheme: str, bits: int, act_max: float) -> dict:
         "bit_width": bits,
         "max_val": act_max,
     }
+
+
+def signed_kwargs(scheme: str, bits: int) -> dict:
+    """Keyword arguments of a signed QuantIdentity whose scale is learned (from runtime stats):
+    the grid a residual block's two branches share, so their sum is exact in integers."""
+    quant = Int8ActPerTensorFixedPoint if scheme == "fixed-point" else Int8ActPerTensorFloat
+    return {"act_quant": quant, "bit_width": bits}
 
 
 def input_kwargs(scheme: str, bits: int, int_bits: int | None = None) -> dict:

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from qapflow.common.errors import QapflowError
 from qapflow.data.sources import load_jets
 from qapflow.data.splits import Standardizer, paper_split
 from qapflow.metrics.evaluate import evaluate
@@ -57,6 +58,8 @@ def run_ptq_trial(payload: dict, folder: Path) -> dict:
     """Quantize every iteration of the float run in extra.source to extra.bits."""
     bits, source = int(payload["extra"]["bits"]), Path(payload["extra"]["source"])
     cfg = RunConfig.from_dict(json.loads((source / "config.json").read_text()), str(source / "config.json"))
+    if cfg.model.arch != "mlp":  # its calibration and inputs are the MLP's (acts.i, the 16 features)
+        raise QapflowError(f"{source}: post-training quantization is built for the MLP; model.arch is {cfg.model.arch}")
     arrays = load_jets(payload["data"])
     if cfg.max_jets:
         arrays = arrays.subset(slice(0, cfg.max_jets))

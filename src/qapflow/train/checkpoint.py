@@ -11,15 +11,15 @@ import torch
 
 from qapflow.common.atomic import atomic_path
 from qapflow.common.errors import DataFormatError
-from qapflow.data.splits import Standardizer
 from qapflow.nn.model import JetTagger, build_model
 from qapflow.nn.spec import ModelSpec
+from qapflow.train.inputs import scaler_from_dict
 from qapflow.train.masks import PruneMasks
 
 FORMAT = "qapflow-checkpoint-v1"
 
 
-def save_checkpoint(path, model: JetTagger, masks: PruneMasks, scaler: Standardizer,
+def save_checkpoint(path, model: JetTagger, masks: PruneMasks, scaler,
                     meta: dict | None = None) -> None:
     payload = {
         "format": FORMAT,
@@ -33,7 +33,7 @@ def save_checkpoint(path, model: JetTagger, masks: PruneMasks, scaler: Standardi
         torch.save(payload, tmp)
 
 
-def load_checkpoint(path) -> tuple[JetTagger, PruneMasks, Standardizer, dict]:
+def load_checkpoint(path) -> tuple[JetTagger, PruneMasks, object, dict]:
     path = Path(path)
     if not path.is_file():
         raise DataFormatError(path, "checkpoint not found")
@@ -49,4 +49,4 @@ def load_checkpoint(path) -> tuple[JetTagger, PruneMasks, Standardizer, dict]:
     model.load_state_dict(payload["state_dict"])
     model.eval()  # BN must use its running statistics after loading
     masks = PruneMasks(payload["masks"])
-    return model, masks, Standardizer.from_dict(payload["scaler"], path), payload["meta"]
+    return model, masks, scaler_from_dict(payload["scaler"], path), payload["meta"]

@@ -11,7 +11,6 @@ before sharing: a ranking, not an estimate (synth/cost_model.py estimates).
 from __future__ import annotations
 
 import torch
-from brevitas.nn import QuantLinear
 from torch import nn
 
 
@@ -29,16 +28,16 @@ def signed_digits(n: torch.Tensor) -> torch.Tensor:
 
 def integer_weights(linear: nn.Module) -> torch.Tensor | None:
     """The integers a quantized layer's weights are (None for a float layer)."""
-    if not isinstance(linear, QuantLinear):
+    if not hasattr(linear, "quant_weight"):  # Brevitas' QuantLinear / QuantConv
         return None
     q = linear.quant_weight()
     return torch.round(q.value / q.scale).detach()
 
 
 def weight_costs(model: nn.Module) -> list[torch.Tensor]:
-    """Per linear layer, each weight's digits x input bits (a float layer: one digit a weight)."""
+    """Per prunable layer, each weight's digits x input bits (a float layer: one digit a weight)."""
     costs = []
-    for linear, in_bits in zip(model.linears, model.spec.activation_bits_in()):
+    for linear, in_bits in zip(model.prunable, model.spec.activation_bits_in()):
         ints = integer_weights(linear)
         digits = torch.ones_like(linear.weight) if ints is None else signed_digits(ints).to(linear.weight.dtype)
         costs.append(digits * in_bits)  # activation_bits_in: at most FLOAT_BITS
@@ -47,7 +46,7 @@ def weight_costs(model: nn.Module) -> list[torch.Tensor]:
 
 def pruning_scores(model: nn.Module, criterion: str) -> list[torch.Tensor]:
     """What pruning ranks (lowest pruned first): |w|, or |w| per unit of hardware cost."""
-    magnitudes = [lin.weight.detach().abs() for lin in model.linears]
+    magnitudes = [lin.weight.detach().abs() for lin in model.prunable]
     if criterion == "magnitude":
         return magnitudes
     # a weight that quantizes to 0 scores 0: it is already free in hardware, and goes first
@@ -58,4 +57,4 @@ def pruning_scores(model: nn.Module, criterion: str) -> list[torch.Tensor]:
 def hardware_l1_penalty(model: nn.Module) -> torch.Tensor:
     """sum of cost x |w|: the L1 penalty weighted by each weight's adder-graph cost (costs held
     constant within a step)."""
-    return sum((c.detach() * lin.weight.abs()).sum() for lin, c in zip(model.linears, weight_costs(model)))
+    return sum((c.detach() * lin.weight.abs()).sum() for lin, c in zip(model.prunable, weight_costs(model)))

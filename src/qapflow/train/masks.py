@@ -1,4 +1,5 @@
-"""Pruning masks over the linear layers' weights, with global magnitude ranking.
+"""Pruning masks over the prunable layers' weights (`model.prunable`: every linear and conv
+layer, a conv kernel weight by weight), with global magnitude ranking.
 
 Written here rather than with torch.nn.utils.prune: that module replaces `weight` by a
 computed attribute (weight_orig * mask) in a forward pre-hook, which renames the
@@ -12,23 +13,23 @@ from torch import nn
 
 
 class PruneMasks:
-    """One 0/1 mask per linear layer; pruned weights are held at exactly 0.0."""
+    """One 0/1 mask per prunable layer; pruned weights are held at exactly 0.0."""
 
     def __init__(self, masks: list[torch.Tensor]):
         self.masks = masks
 
     @classmethod
     def ones_like(cls, model: nn.Module) -> "PruneMasks":
-        return cls([torch.ones_like(lin.weight, dtype=torch.bool) for lin in model.linears])
+        return cls([torch.ones_like(lin.weight, dtype=torch.bool) for lin in model.prunable])
 
     def apply(self, model: nn.Module) -> None:
         """Zero every pruned weight in place."""
         with torch.no_grad():
-            for lin, mask in zip(model.linears, self.masks):
+            for lin, mask in zip(model.prunable, self.masks):
                 lin.weight.mul_(mask)
 
     def mask_grads(self, model: nn.Module) -> None:
-        for lin, mask in zip(model.linears, self.masks):
+        for lin, mask in zip(model.prunable, self.masks):
             if lin.weight.grad is not None:
                 lin.weight.grad.mul_(mask)
 
@@ -43,7 +44,7 @@ class PruneMasks:
     def prune_smallest(self, model: nn.Module, count: int, scores: list[torch.Tensor] | None = None) -> "PruneMasks":
         """New masks with the `count` surviving weights of lowest score (default: magnitude) of the
         whole model (one global ranking across layers, not per layer) removed as well."""
-        weights = scores if scores is not None else [lin.weight.detach().abs() for lin in model.linears]
+        weights = scores if scores is not None else [lin.weight.detach().abs() for lin in model.prunable]
         alive = torch.cat([w[m] for w, m in zip(weights, self.masks)])
         if count <= 0:
             return PruneMasks([m.clone() for m in self.masks])

@@ -20,7 +20,7 @@ import torch
 from qapflow.common.atomic import atomic_path, write_json
 from qapflow.common.errors import DataFormatError, QapflowError
 from qapflow.data.sources import load_jets
-from qapflow.data.splits import Standardizer, kfold, paper_split, randomize_labels
+from qapflow.data.splits import kfold, paper_split, randomize_labels
 from qapflow.metrics.evaluate import evaluate
 from qapflow.nn.model import build_model
 from qapflow.nn.spec import FLOAT_BITS
@@ -28,6 +28,7 @@ from qapflow.train.bn_fold import fold_batch_norm
 from qapflow.train.checkpoint import load_checkpoint, save_checkpoint
 from qapflow.train.config import RunConfig
 from qapflow.train.hardware_cost import pruning_scores
+from qapflow.train.inputs import fit_scaler, model_inputs
 from qapflow.train.masks import PruneMasks
 from qapflow.train.schedule import prune_count, target_sparsities
 from qapflow.train.summary import summarize_run
@@ -94,8 +95,9 @@ def _save_roc(path: Path, roc: dict) -> None:
             np.savez_compressed(f, **arrays)
 
 
-def _tensors(features, labels, index, scaler) -> tuple[torch.Tensor, torch.Tensor]:
-    return (torch.from_numpy(scaler.transform(features[index])),
+def _tensors(spec, arrays, labels, index, scaler) -> tuple[torch.Tensor, torch.Tensor]:
+    """The scaled input of the model's architecture (train/inputs.py) and the class indices."""
+    return (torch.from_numpy(model_inputs(spec, arrays, index, scaler)),
             torch.from_numpy(labels[index].argmax(axis=1)).long())
 
 
@@ -108,14 +110,14 @@ def run_chain(out: Path, cfg: RunConfig, arrays, train_idx, val_idx, test_idx, s
               progress: bool = True) -> None:
     """Train and prune one model through every iteration into `out`."""
     out.mkdir(parents=True, exist_ok=True)
-    scaler = Standardizer.fit(arrays.features[train_idx])
+    scaler = fit_scaler(cfg.model, arrays, train_idx)
     scaler.save(out / "scaler.json")
     labels = arrays.labels.copy()
     if cfg.randomize_labels:
         labels[train_idx] = randomize_labels(labels[train_idx], cfg.randomize_labels, seed)
-    x_train, y_train = _tensors(arrays.features, labels, train_idx, scaler)
-    x_val, y_val = _tensors(arrays.features, arrays.labels, val_idx, scaler)
-    x_test, y_test = _tensors(arrays.features, arrays.labels, test_idx, scaler)
+    x_train, y_train = _tensors(cfg.model, arrays, labels, train_idx, scaler)
+    x_val, y_val = _tensors(cfg.model, arrays, arrays.labels, val_idx, scaler)
+    x_test, y_test = _tensors(cfg.model, arrays, arrays.labels, test_idx, scaler)
     data = {"x_train": x_train, "y_train": y_train, "x_val": x_val, "y_val": y_val}
 
     torch.manual_seed(seed)

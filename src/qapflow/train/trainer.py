@@ -44,7 +44,7 @@ class TrainConfig:
 def l1_penalty(model: nn.Module, weighting: str = "uniform") -> torch.Tensor:
     if weighting == "hardware":
         return hardware_l1_penalty(model)
-    return sum(lin.weight.abs().sum() for lin in model.linears)
+    return sum(lin.weight.abs().sum() for lin in model.prunable)
 
 
 def evaluate_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 65536) -> float:
