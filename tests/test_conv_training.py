@@ -12,7 +12,9 @@ import pytest
 import torch
 
 from qapflow.cli import main
-from qapflow.common.errors import QapflowError
+from qapflow.common.errors import DataFormatError, QapflowError
+from qapflow.data.h5file import write_jets
+from qapflow.data.schema import JetArrays
 from qapflow.export.qonnx_export import export_checkpoint
 from qapflow.metrics.bops import layer_bops, network_bops
 from qapflow.metrics.evaluate import model_cost
@@ -22,7 +24,7 @@ from qapflow.train.checkpoint import load_checkpoint
 from qapflow.train.config import RunConfig
 from qapflow.train.inputs import ConstituentScaler, ImageScaler, scaler_from_dict
 from qapflow.train.masks import PruneMasks
-from qapflow.train.run import run_chain
+from qapflow.train.run import run_chain, run_qap
 from qapflow.train.trainer import TrainConfig
 from tests import exactness
 
@@ -177,6 +179,33 @@ def test_each_arch_trains_and_prunes_its_conv_kernels(name, arrays, tmp_path):
     assert metrics(run, 2)["bops"] < metrics(run, 0)["bops"]
     trained, _, _, _ = load_checkpoint(run / "iter_000" / "checkpoint.pt")
     assert not torch.equal(trained.prunable[0].weight, init["layers.0.weight"])
+
+
+@pytest.fixture(scope="module")
+def jets_file(arrays, tmp_path_factory):
+    path = tmp_path_factory.mktemp("data") / "jets.h5"
+    write_jets(path, JetArrays(arrays.features, arrays.labels, {"source": "generated"},
+                               arrays.constituents, arrays.images))
+    return path
+
+
+@pytest.mark.parametrize("name", ["deepsets-max", "cnn2d-avg"])
+def test_run_qap_reads_the_arch_input_from_a_data_file(name, jets_file, tmp_path):
+    cfg = RunConfig(data=str(jets_file), model=spec(name), train=FAST, prune="ft", iterations=1, fold_epochs=1)
+    summary = run_qap(cfg, tmp_path / "run", progress=False)
+    assert [r["iteration"] for r in summary["iterations"]] == [0, 1]
+    scaler = json.loads((tmp_path / "run" / "scaler.json").read_text())
+    assert scaler["kind"] == ("constituents" if name.startswith("deepsets") else "images")
+    _, _, loaded, _ = load_checkpoint(tmp_path / "run" / "iter_001" / "folded.pt")
+    assert loaded.to_dict() == scaler
+
+
+def test_a_data_file_without_constituents_is_refused_by_name(arrays, tmp_path):
+    path = tmp_path / "features_only.h5"
+    write_jets(path, JetArrays(arrays.features, arrays.labels, {"source": "generated"}))
+    cfg = RunConfig(data=str(path), model=spec("deepsets-max"), train=FAST)
+    with pytest.raises(DataFormatError, match=r"features_only\.h5.*constituents requested"):
+        run_qap(cfg, tmp_path / "run", progress=False)
 
 
 @pytest.mark.parametrize("schedule, kw", [

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from qapflow.common.atomic import write_json
-from qapflow.common.errors import DataFormatError, QapflowError
+from qapflow.common.errors import QapflowError
+from qapflow.data.sources import require_inputs
 from qapflow.data.splits import Standardizer
 from qapflow.nn.spec import ModelSpec
 
@@ -87,16 +88,11 @@ def scaler_from_dict(data: dict, source="scaler"):
     return Standardizer.from_dict(data, source)
 
 
-def raw_inputs(spec: ModelSpec, arrays) -> np.ndarray:
-    """The arrays this architecture reads, checked against the spec."""
+def raw_inputs(spec: ModelSpec, arrays, source="data") -> np.ndarray:
+    """The arrays this architecture reads (from the data file `source`), checked against the spec."""
     if spec.arch == "mlp":
         return arrays.features
-    name = "constituents" if spec.arch == "deepsets" else "images"
-    values = getattr(arrays, name, None)
-    if values is None:
-        raise DataFormatError(arrays.attrs.get("path", "data"), f"model.arch {spec.arch} reads the jets' {name}, "
-                                                               "which this data file does not hold (generated "
-                                                               "files hold them; downloaded ones do not)")
+    values = require_inputs(arrays, "constituents" if spec.arch == "deepsets" else "images", source)
     if spec.arch == "deepsets":
         if values.ndim != 3 or values.shape[2] != spec.particle_features:
             raise QapflowError(f"model.particle_features: {spec.particle_features}, but the constituents have "
@@ -108,8 +104,8 @@ def raw_inputs(spec: ModelSpec, arrays) -> np.ndarray:
     return values
 
 
-def fit_scaler(spec: ModelSpec, arrays, index):
-    values = raw_inputs(spec, arrays)[index]
+def fit_scaler(spec: ModelSpec, arrays, index, source="data"):
+    values = raw_inputs(spec, arrays, source)[index]
     if spec.arch == "deepsets":
         return ConstituentScaler.fit(values, spec.particles)
     if spec.arch == "cnn2d":

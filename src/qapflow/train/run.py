@@ -110,7 +110,7 @@ def run_chain(out: Path, cfg: RunConfig, arrays, train_idx, val_idx, test_idx, s
               progress: bool = True) -> None:
     """Train and prune one model through every iteration into `out`."""
     out.mkdir(parents=True, exist_ok=True)
-    scaler = fit_scaler(cfg.model, arrays, train_idx)
+    scaler = fit_scaler(cfg.model, arrays, train_idx, cfg.data)
     scaler.save(out / "scaler.json")
     labels = arrays.labels.copy()
     if cfg.randomize_labels:
