@@ -97,6 +97,13 @@ def test_the_api_library_equals_qapflow_csim_on_a_stream_graph(tmp_path):
     out = project.predict(np.load(x), integers=True)
     assert np.array_equal(out, np.load(prj / "outputs_int.npy"))
     assert np.array_equal(project.predict(np.load(x)), np.load(prj / "outputs.npy"))
+    trace = project.trace(np.load(x)[:50])
+    graph = project.int_model.graph
+    assert [r["layer"] for r in trace["layers"]] == [op.name for op in graph.ops]
+    assert trace["layers"][-1]["mismatching_samples"] == 0
+    values = graph.evaluate(trace["input_integers"].reshape(50, *graph.tensors[graph.input].shape))
+    assert all(np.array_equal(r["int_model"], values[op.output].reshape(50, -1))
+               for r, op in zip(trace["layers"], graph.ops))
 
 
 def test_a_streaming_max_pool_with_a_stride_is_refused_by_node(tmp_path):

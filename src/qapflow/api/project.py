@@ -93,8 +93,10 @@ class Project:
         """Every layer's integers from the integer model, and the firmware's where it gives
         them (its output layer: the generated tops expose no inner layers), compared exactly."""
         _, x_int, _ = self._integers(x, "Project.trace(x)")
-        layers = self.int_model.forward_layers(x_int)
         firmware_out = self._simulator.predict_int(x_int)
+        if hasattr(self.int_model, "graph"):  # an integer graph: every op's output tensor
+            return {"input_integers": x_int, "layers": self._graph_rows(x_int, firmware_out)}
+        layers = self.int_model.forward_layers(x_int)
         rows = []
         for i, (layer, ints) in enumerate(zip(self.int_model.layers, layers)):
             last = i == len(layers) - 1
@@ -103,6 +105,19 @@ class Project:
                          "mismatching_samples": int(np.count_nonzero((firmware_out != ints).any(axis=1)))
                          if last else None})
         return {"input_integers": x_int, "layers": rows}
+
+    def _graph_rows(self, x_int: np.ndarray, firmware_out: np.ndarray) -> list[dict]:
+        g = self.int_model.graph
+        values = g.evaluate(x_int.reshape(len(x_int), *g.tensors[g.input].shape))
+        rows = []
+        for op in g.ops:
+            ints = values[op.output].reshape(len(x_int), -1)
+            last = op.output == g.output
+            rows.append({"layer": op.name, "op": op.kind, "shape": list(g.tensors[op.output].shape), "int_model": ints,
+                         "firmware": firmware_out if last else None,
+                         "mismatching_samples": int(np.count_nonzero((firmware_out != ints).any(axis=1)))
+                         if last else None})
+        return rows
 
     # -- synthesis and reports -------------------------------------------------------------
     def synth(self, tool: str | None = None, family: str = "xc7", vivado_synth: bool = False) -> dict:
