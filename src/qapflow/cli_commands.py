@@ -264,6 +264,9 @@ def run(args) -> None:
     if args.executor or args.ray_address:
         raise QapflowError(f"{args.flow}: --executor and --ray-address are for studies (a file with 'study:')")
     report = run_flow(args.flow, smoke=args.smoke, progress=not args.quiet, verbose=args.verbose)
+    from qapflow.flow.answer import format_answer
+
     for stage, entry in report["stages"].items():
         print(f"{stage:<8} {entry['status']:<7} {entry.get('seconds', 0):8.1f} s")
-    print(f"wrote {report['workdir']}/flow_report.json")
+    print()
+    print(format_answer(report["answer"]))

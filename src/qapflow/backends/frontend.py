@@ -66,6 +66,19 @@ class Frontend:
             self.model.save(str(tmp))
 
 
+def read_checked_manifest(model_path: Path) -> dict | None:
+    """The export manifest beside a qapflow-exported model (None for any other file), its model
+    digest checked against the file."""
+    if not (manifest_path(model_path).exists() and model_path.is_file()):
+        return None
+    manifest = json.loads(manifest_path(model_path).read_text())
+    digest = manifest.get("model_sha256")
+    if digest and digest != file_digest(model_path):
+        raise DataFormatError(model_path, f"the model's SHA-256 differs from its manifest "
+                              f"({manifest_path(model_path).name}): the file changed after export")
+    return manifest
+
+
 def load_scaler(path) -> dict:
     path = Path(path)
     try:
@@ -107,13 +120,7 @@ def prepare(model_path, input_type: str | None = None, scaler_file=None, probe: 
     """`input_shape` (ints, batch first) fixes the graph input's shape where the file leaves it
     symbolic or out (`--input-shape`); ingest checks it against the declared one."""
     model_path = Path(model_path)
-    manifest = None
-    if manifest_path(model_path).exists() and model_path.is_file():
-        manifest = json.loads(manifest_path(model_path).read_text())
-        digest = manifest.get("model_sha256")
-        if digest and digest != file_digest(model_path):
-            raise DataFormatError(model_path, f"the model's SHA-256 differs from its manifest "
-                                              f"({manifest_path(model_path).name}): the file changed after export")
+    manifest = read_checked_manifest(model_path)
     if activations not in ACTIVATION_FORMS:
         raise QapflowError(f"--activations {activations!r}: use one of {ACTIVATION_FORMS}")
     model = ingest(model_path, input_shape)

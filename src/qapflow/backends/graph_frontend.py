@@ -10,7 +10,7 @@ from pathlib import Path
 
 from qonnx.core.modelwrapper import ModelWrapper
 
-from qapflow.backends.frontend import SOURCE_COPY, Frontend, prepare
+from qapflow.backends.frontend import SOURCE_COPY, Frontend, prepare, read_checked_manifest
 from qapflow.common.atomic import atomic_path
 from qapflow.common.errors import DataFormatError, QapflowError
 from qapflow.common.hashing import file_digest
@@ -27,6 +27,7 @@ class GraphFrontend:
     model: ModelWrapper
     im: GraphModel
     check: dict
+    manifest: dict | None = None  # a qapflow export's: the scaler of its inputs, the data it was trained on
 
     def summary_fields(self) -> dict:
         g = self.im.graph
@@ -34,7 +35,7 @@ class GraphFrontend:
         return {
             "source_model": str(self.model_path.resolve()),
             "source_sha256": file_digest(self.model_path),
-            "qapflow_manifest": False,
+            "qapflow_manifest": self.manifest is not None,
             "bit_exact": True,
             "integer_graph": True,
             "ops": [f"{op.name} ({op.kind})" for op in g.ops],
@@ -48,9 +49,9 @@ class GraphFrontend:
             "output_exact": True,
             "software": {**g.ends.description, "input_type_assumed": None},
             "int_model_vs_qonnx": {k: v for k, v in self.check.items() if k not in ("tensors", "float32_graph")},
-            "scaler": None,
+            "scaler": (self.manifest or {}).get("scaler"),
             "dead_neurons_folded": None,
-            "data": None,
+            "data": (self.manifest or {}).get("data"),
         }
 
     def write(self, folder: Path) -> None:
@@ -71,7 +72,7 @@ def prepare_graph(model_path, probe: int = 1000, input_shape=None) -> GraphFront
         raise QapflowError(f"{model_path}: the integer graph differs from qonnx's execution of the graph "
                            f"(tensors {check['tensors']}, outputs {check['output_mismatching_samples']} samples); "
                            "please report this model")
-    return GraphFrontend(model_path, model, gm, check)
+    return GraphFrontend(model_path, model, gm, check, read_checked_manifest(model_path))
 
 
 def prepare_chain_or_graph(model_path, input_type=None, scaler_file=None, probe: int = 2000,

@@ -28,6 +28,7 @@ from qapflow.common.mappings import merge
 from qapflow.common.hashing import file_digest, settings_digest
 from qapflow.common.tools import ToolNotFound
 from qapflow.common.values import family_of
+from qapflow.flow.answer import flow_answer
 from qapflow.flow.schema import STAGES, validate_flow
 
 
@@ -306,7 +307,10 @@ class FlowRunner:
             if stage in self.flow["stages"]:
                 self._run_stage(stage, inputs[stage](), getattr(self, stage))
         self._write_report()
-        return {"workdir": str(self.work), "stages": self.timings}
+        answer = flow_answer(self.work, self.backends() if "compile" in self.flow["stages"] else [],
+                             self.flow["stages"].get("compile", {}).get("hls4ml", {}).get("clock_ns"))
+        write_json(self.work / "flow_answer.json", answer)
+        return {"workdir": str(self.work), "stages": self.timings, "answer": answer}
 
 
 def run_flow(path, smoke: bool = False, progress: bool = True, verbose: bool = False) -> dict:
