@@ -18,6 +18,9 @@ from qapflow.nn.activation_prune import ActivationPrune
 from qapflow.nn.quantizers import input_kwargs, relu_kwargs, weight_kwargs
 from qapflow.nn.spec import FLOAT_BITS, ModelSpec
 
+# evaluation runs in chunks of samples: a whole test split through conv layers at once would
+# hold gigabytes of feature maps (samples are independent in eval mode, so the result is the same)
+EVAL_CHUNK = 16384
 KINDS = {"linear": (nn.Linear, QuantLinear, nn.BatchNorm1d),
          "conv1d": (nn.Conv1d, QuantConv1d, nn.BatchNorm1d),
          "conv2d": (nn.Conv2d, QuantConv2d, nn.BatchNorm2d)}
@@ -109,7 +112,10 @@ class QuantNet(nn.Module):
         raise NotImplementedError
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self._forward(self._shaped(x))
+        x = self._shaped(x)
+        if self.training or len(x) <= EVAL_CHUNK:
+            return self._forward(x)
+        return torch.cat([self._forward(c) for c in x.split(EVAL_CHUNK)])
 
     def _shaped(self, x: torch.Tensor) -> torch.Tensor:
         """Samples given as flat rows (as the simulators hold them) in the spec's input shape."""
@@ -120,12 +126,15 @@ class QuantNet(nn.Module):
 
     def hidden_activations(self, x: torch.Tensor) -> list[torch.Tensor]:
         """The output of every hidden activation layer, one row per sample (for neural efficiency)."""
-        self._record = []
+        layers = []
         try:
-            self._forward(self._shaped(x))
-            return self._record
+            for chunk in self._shaped(x).split(EVAL_CHUNK):
+                self._record = []
+                self._forward(chunk)
+                layers.append(self._record)
         finally:
             self._record = None
+        return [torch.cat(parts) for parts in zip(*layers)]
 
     @torch.no_grad()
     def calibrate_activation_pruning(self, x: torch.Tensor) -> None:
