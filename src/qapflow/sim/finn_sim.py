@@ -23,7 +23,7 @@ from qapflow.backends.project import read_project
 from qapflow.backends.templates import render
 from qapflow.common.errors import QapflowError
 from qapflow.common.tools import run_tool
-from qapflow.intmodel.model import IntModel
+from qapflow.intmodel.graph_model import GraphModel
 from qapflow.sim.finn_stream import pack_words, unpack_words
 from qapflow.sim.compare import mismatch_report
 from qapflow.sim.report import finish_report, load_int_model
@@ -51,10 +51,30 @@ def _port_access(in_bits: int, out_bits: int) -> str:
             f"template <class T> static std::string get_output(T *top) {{ {getter} }}")
 
 
-def hardware_to_model(im: IntModel, out: np.ndarray) -> np.ndarray:
-    """FINN's MVAU adds no bias: the integer model's last accumulators are the hardware's plus it."""
+def hardware_to_model(im, out: np.ndarray, summary: dict | None = None) -> np.ndarray:
+    """FINN's MVAU adds no bias: the integer model's last accumulators are the hardware's plus it.
+    An integer graph's ports are channels last: `ports` gives each element's place in the
+    IntGraph's flat channels-first order (as sim/hls_ports.py applies it for hls4ml)."""
+    if isinstance(im, GraphModel):
+        ports = summary["ports"]
+        out = np.asarray(out, np.int64)
+        if summary.get("output_bias") is not None:
+            bias = np.asarray(summary["output_bias"], np.int64)  # per output channel, channels first
+            shape = im.graph.tensors[im.graph.output].shape
+            out = out + np.broadcast_to(bias.reshape((-1,) + (1,) * (len(shape) - 1)), shape).reshape(-1)[
+                ports["output_order"]]
+        back = np.empty_like(out)
+        back[:, np.asarray(ports["output_order"], np.int64)] = out
+        return back
     last = im.layers[-1]
     return out + last.bias if last.thresholds is None else out
+
+
+def model_to_hardware(im, x_int: np.ndarray, summary: dict) -> np.ndarray:
+    """The input integers in the order FINN's input stream takes them (channels last for a graph)."""
+    if isinstance(im, GraphModel):
+        return np.ascontiguousarray(np.asarray(x_int, np.int64)[:, np.asarray(summary["ports"]["input_order"])])
+    return x_int
 
 
 def python_mode(prj: Path, x_int: np.ndarray, model_file: str = HARDWARE_MODEL) -> np.ndarray:
@@ -74,13 +94,14 @@ def python_mode(prj: Path, x_int: np.ndarray, model_file: str = HARDWARE_MODEL) 
                      for row in x_int]).astype(np.int64)
 
 
-def finn_own_parameters(prj: Path, im: IntModel, x_int: np.ndarray, reference: np.ndarray) -> dict:
+def finn_own_parameters(prj: Path, im, x_int: np.ndarray, reference: np.ndarray, summary: dict) -> dict:
     """What FINN's own weights and thresholds (before the integer model's replaced them) give on
     the same samples: for users of upstream FINN; it does not decide this report's pass."""
     own = next(iter(sorted((prj / "finn" / "intermediate_models").glob(f"*_{OWN_PARAMETERS_STEP}.onnx"))), None)
     if own is None or not len(x_int):
         return {"samples": 0}
-    out = hardware_to_model(im, python_mode(prj, x_int, str(own.relative_to(prj))))
+    out = hardware_to_model(im, python_mode(prj, model_to_hardware(im, x_int, summary), str(own.relative_to(prj))),
+                            summary)
     return {"samples": len(x_int), "model": own.name,
             "samples_differing_from_int_model": int(np.count_nonzero((out != reference).any(axis=1))),
             "argmax_differing": int(np.count_nonzero(out.argmax(axis=1) != reference.argmax(axis=1)))}
@@ -144,11 +165,12 @@ def run_finn_csim(prj, data_file=None, n: int = 10_000, split: str = "test", inp
     reference = im.forward_int(x_int)
     k = len(x_int) if python_samples is None else min(python_samples, len(x_int))
     start = time.time()
-    py_out = hardware_to_model(im, python_mode(prj, x_int[:k])) if k else reference[:0]
+    x_hw = model_to_hardware(im, x_int, summary)
+    py_out = hardware_to_model(im, python_mode(prj, x_hw[:k]), summary) if k else reference[:0]
     python = {"samples": k, "seconds": time.time() - start, **mismatch_report("int_model", py_out, reference[:k])}
-    own = finn_own_parameters(prj, im, x_int[:k], reference[:k])
-    rtl_out, timing = rtl_simulation(prj, summary, x_int)
-    simulated = hardware_to_model(im, rtl_out)
+    own = finn_own_parameters(prj, im, x_int[:k], reference[:k], summary)
+    rtl_out, timing = rtl_simulation(prj, summary, x_hw)
+    simulated = hardware_to_model(im, rtl_out, summary)
     tool = {**timing, "finn_python_mode": python, "finn_own_parameters": own}
     return finish_report(prj, summary, im, inputs, x_int, rounded, simulated, tool,
                          tool_passed=python["mismatches_vs_int_model"] == 0)

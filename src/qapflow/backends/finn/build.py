@@ -24,11 +24,13 @@ from qapflow.backends.finn.transforms.integer_partition import IntegerPartition
 from qapflow.backends.finn.transforms.multithreshold_counts import MultiThresholdCounts
 from qapflow.backends.finn.transforms.relu_into_multithreshold import AbsorbReluIntoMultiThreshold
 from qapflow.backends.frontend import prepare
+from qapflow.backends.graph_frontend import prepare_graph
 from qapflow.backends.project import PROJECT_MANIFEST, build_into
 from qapflow.common.atomic import write_json
 from qapflow.common.console import say
-from qapflow.common.errors import QapflowError
+from qapflow.common.errors import DataFormatError, QapflowError
 from qapflow.common.values import check_clock, check_part
+from qapflow.intmodel.chain import UnsupportedGraph
 
 FINN_DIR = "finn"
 MEM_MODES = ("internal_decoupled",)
@@ -104,8 +106,19 @@ def compile_finn(model_path, out, opts: FinnOptions) -> dict:
     if opts.folding_file is not None and not Path(opts.folding_file).is_file():
         raise QapflowError(f"--folding {opts.folding_file}: no such file")
     # FINN keeps every pruned zero (its sparsity request, FINN #792, is open): dead neurons go first
-    front = prepare(model_path, opts.input_type, opts.scaler_file, opts.probe, activations="thresholds",
-                    fold_dead=True, input_shape=opts.input_shape)
+    try:
+        front = prepare(model_path, opts.input_type, opts.scaler_file, opts.probe, activations="thresholds",
+                        fold_dead=True, input_shape=opts.input_shape)
+    except DataFormatError as chain_exc:  # a convolution, a pooling, a branch: the integer graph's path
+        if not isinstance(chain_exc.__cause__, UnsupportedGraph):
+            raise
+        if opts.input_type is not None or opts.scaler_file is not None:
+            raise DataFormatError(model_path, f"{chain_exc.problem} (--input-type and --scaler apply to dense "
+                                              "chains; integer graphs take neither yet)") from chain_exc
+        from qapflow.backends.finn.graph_build import compile_finn_graph
+
+        front = prepare_graph(model_path, min(opts.probe, 1000) if opts.probe else 0, opts.input_shape)
+        return compile_finn_graph(front, model_path, out, opts)
     im = front.im
     with build_into(out) as build:
         finn_dir = build / FINN_DIR

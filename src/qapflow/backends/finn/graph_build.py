@@ -1,0 +1,127 @@
+"""`qapflow compile --backend finn` of an integer graph (convolutions, a flatten, dense layers).
+
+FINN's own builder steps lower every Conv (LowerConvsToMatMul, then FMPadding,
+ConvolutionInputGenerator and MVAU, all RTL after specialization), make the requantizations
+Thresholding layers and move the data channels last; qapflow's steps give FINN an integer input,
+cut FINN's graph to its hardware layers and write the IntGraph's integers into them
+(transforms/int_graph_parameters.py: FINN gives the architecture, the IntGraph every number).
+What FINN has only in HLS (pooling, branches) is refused by node before FINN runs. The ports are
+channels last; `ports` in the manifest gives their order in the IntGraph's channels-first
+numbering, which sim/finn_sim.py applies.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+from qonnx.core.modelwrapper import ModelWrapper
+
+from qapflow.backends.finn.hdl import collect_rtl
+from qapflow.backends.finn.runtime import FINN_VERSION, finn_session, vendor_note
+from qapflow.backends.finn.transforms.graph_integer_input import GraphIntegerInput
+from qapflow.backends.finn.transforms.graph_partition import GraphPartition
+from qapflow.backends.finn.transforms.int_graph_parameters import (IntGraphParameters, check_graph,
+                                                                   compare_graph_parameters, layer_plan,
+                                                                   stream_orders)
+from qapflow.backends.project import PROJECT_MANIFEST, build_into
+from qapflow.common.atomic import write_json
+from qapflow.common.console import say
+from qapflow.common.errors import QapflowError
+
+STEPS = ["step_qapflow_graph_integer_input", "step_qonnx_to_finn", "step_tidy_up", "step_qapflow_1d_as_2d",
+         "step_streamline",
+         "step_convert_to_hw", "step_qapflow_graph_partition", "step_qapflow_int_graph_parameters",
+         "step_specialize_layers", "step_qapflow_check_rtl", "step_target_fps_parallelization",
+         "step_apply_folding_config", "step_minimize_bit_width", "step_generate_estimate_reports",
+         "step_set_fifo_depths"]
+
+
+def ports(graph) -> dict:
+    """The firmware's ports as the IntGraph numbers them: element k of FINN's input stream is
+    the IntGraph's flat (channels-first) input element input_order[k]; likewise the output."""
+    orders = stream_orders(graph)
+    return {"n_in": int(len(orders[graph.input])), "n_out": int(len(orders[graph.output])),
+            "input_order": orders[graph.input].tolist(), "output_order": orders[graph.output].tolist()}
+
+
+def one_d_as_two_d(model: ModelWrapper, graph) -> ModelWrapper:
+    """FINN lowers and streams 2D convolutions: a 1D graph [N, C, L] becomes [N, C, L, 1] by
+    qonnx's Change3DTo4DTensors (kernels [k, 1]); it leaves a graph with other ops unchanged."""
+    from qonnx.transformation.change_3d_tensors_to_4d import Change3DTo4DTensors
+
+    if len(graph.tensors[graph.input].shape) != 2:
+        return model
+    model = model.transform(Change3DTo4DTensors())
+    shape = model.get_tensor_shape(model.graph.input[0].name)
+    if len(shape) != 4:
+        raise QapflowError(f"qonnx's Change3DTo4DTensors left the 1D graph's input {shape}: nodes "
+                           f"{sorted({n.op_type for n in model.graph.node})}")
+    return model
+
+
+def compile_finn_graph(front, model_path: Path, out: Path, opts) -> dict:
+    from qapflow.backends.finn.build import FINN_DIR, _finn_config, _set_mem_mode, _specialized, _vendor_config
+
+    graph = front.im.graph
+    check_graph(graph, model_path)
+    plan = layer_plan(graph)
+    with build_into(out) as build:
+        finn_dir = build / FINN_DIR
+        models = finn_dir / "intermediate_models"
+        models.mkdir(parents=True)
+        with finn_session(build / "finn_codegen") as S:
+            cfg = _finn_config(opts, finn_dir)
+            comparison: list[dict] = []
+
+            def int_graph_parameters(m, c):
+                comparison.extend(compare_graph_parameters(m, plan))  # FINN's own numbers, before ours
+                return m.transform(IntGraphParameters(graph, plan))
+
+            ours = {
+                "step_qapflow_graph_integer_input": lambda m, c: m.transform(GraphIntegerInput(graph)),
+                "step_qapflow_1d_as_2d": lambda m, c: one_d_as_two_d(m, graph),
+                "step_qapflow_graph_partition": lambda m, c: m.transform(GraphPartition()),
+                "step_qapflow_int_graph_parameters": int_graph_parameters,
+                "step_qapflow_check_rtl": lambda m, c: _specialized(_set_mem_mode(m, opts.mem_mode), model_path),
+            }
+            model, seconds = ModelWrapper(front.model.model), {}
+            for i, name in enumerate(STEPS):
+                start = time.perf_counter()
+                try:
+                    model = (ours.get(name) or getattr(S, name))(model, cfg)
+                except QapflowError:
+                    raise
+                except Exception as exc:  # FINN's own refusals are plain assertions and FINNUserErrors
+                    raise QapflowError(f"{model_path}: FINN's {name} cannot build this integer graph: "
+                                       f"{type(exc).__name__}: {exc}") from exc
+                seconds[name] = round(time.perf_counter() - start, 3)
+                model.save(str(models / f"{i:02d}_{name}.onnx"))
+            model.save(str(models / "hardware.onnx"))
+            rtl = collect_rtl(model, build)
+        shutil.rmtree(build / "finn_codegen")
+        front.write(build)
+        write_json(finn_dir / "build_steps.json", {"steps": seconds, "vendor": vendor_note()})
+        write_json(finn_dir / "parameters_vs_int_model.json", comparison)
+        write_json(finn_dir / "build_config.json", _vendor_config(opts))
+        summary = {
+            "stage": "compile",
+            "backend": "finn",
+            "finn_version": FINN_VERSION,
+            **front.summary_fields(),
+            "finn_parameters_vs_int_model": comparison,
+            "finn_layers": [f"{n.name} ({n.op_type})" for n in model.graph.node],
+            "ports": ports(graph),
+            "output_bias": [int(v) for v in plan[-1]["bias"]] if plan[-1]["requant"] is None else None,
+            "rtl": rtl,
+            "vendor_steps": vendor_note(),
+            "options": {"target_fps": opts.target_fps, "folding": str(opts.folding_file) if opts.folding_file else None,
+                        "mem_mode": opts.mem_mode, "clock_ns": opts.clock_ns, "part": opts.part},
+        }
+        if plan[-1]["requant"] is None and graph.ops[-1] is not plan[-1]["op"]:
+            raise QapflowError(f"{model_path}: the graph ends in {graph.ops[-1].name} ({graph.ops[-1].kind}) after "
+                               "its last unrequantized layer")
+        write_json(build / PROJECT_MANIFEST, summary)
+    say(vendor_note())
+    return summary

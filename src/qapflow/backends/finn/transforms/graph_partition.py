@@ -1,0 +1,55 @@
+"""Keep the integer part of FINN's graph of a convolutional model: the hardware layers from
+the first (padding, sliding window or MVAU) to the last MVAU or Thresholding.
+
+In front, FINN's Transpose of the NCHW input to NHWC goes: the firmware's ports are channels
+last and the project's manifest records the order (`ports`), as the hls4ml backend's. Behind,
+the float tail (FINN's streamlined Mul/Add) is the software tail of the IntGraph. Anything else
+between the hardware layers is named.
+"""
+
+from __future__ import annotations
+
+from onnx import TensorProto, helper
+from qonnx.core.modelwrapper import ModelWrapper
+from qonnx.transformation.base import Transformation
+from qonnx.transformation.general import RemoveUnusedTensors
+
+from qapflow.backends.finn.transforms.int_graph_parameters import BUILT_BY_OTHERS, WIRING_LAYERS
+from qapflow.common.errors import QapflowError
+
+HW_DOMAIN = "finn.custom_op.fpgadataflow"
+LAYERS = ("MVAU", "Thresholding") + WIRING_LAYERS
+
+
+class GraphPartition(Transformation):
+    def apply(self, model: ModelWrapper):
+        nodes = list(model.graph.node)
+        hw = [i for i, n in enumerate(nodes) if n.op_type.startswith(LAYERS) and n.domain.startswith(HW_DOMAIN)]
+        ends = [i for i in hw if nodes[i].op_type.startswith(("MVAU", "Thresholding"))]
+        if not ends:
+            raise QapflowError(f"FINN made no matrix-vector layer: {[n.op_type for n in nodes]}")
+        first, last = hw[0], ends[-1]
+        for node in nodes[:first]:
+            if node.op_type != "Transpose":
+                raise QapflowError(f"FINN left {node.name} ({node.op_type}) in front of its hardware layers; "
+                                   f"{BUILT_BY_OTHERS}")
+        for node in nodes[first : last + 1]:
+            if not node.op_type.startswith(LAYERS):
+                raise QapflowError(f"FINN left {node.name} ({node.op_type}) between its hardware layers; qapflow's "
+                                   f"FINN path takes convolutions, dense layers and requantizations: {BUILT_BY_OTHERS}")
+        new_in, new_out = nodes[first].input[0], nodes[last].output[0]
+        if first == 0 and last == len(nodes) - 1:
+            return model, False
+        in_shape, out_shape = model.get_tensor_shape(new_in), model.get_tensor_shape(new_out)
+        in_type, out_type = model.get_tensor_datatype(new_in), model.get_tensor_datatype(new_out)
+        for node in nodes[:first] + nodes[last + 1 :]:
+            model.graph.node.remove(node)
+        for vi in [v for v in model.graph.value_info if v.name in (new_in, new_out)]:
+            model.graph.value_info.remove(vi)
+        del model.graph.input[:]
+        del model.graph.output[:]
+        model.graph.input.append(helper.make_tensor_value_info(new_in, TensorProto.FLOAT, in_shape))
+        model.graph.output.append(helper.make_tensor_value_info(new_out, TensorProto.FLOAT, out_shape))
+        model.set_tensor_datatype(new_in, in_type)
+        model.set_tensor_datatype(new_out, out_type)
+        return model.transform(RemoveUnusedTensors()), False
