@@ -5,7 +5,9 @@ run of the stitched RTL chain, channels last on its ports) gives every output eq
 IntGraph's and to qonnx's exact execution on 1,000 probe inputs that saturate every quantizer.
 1D and 2D, stride and padding, power-of-two (shift) and float scales with batch norm (thresholds,
 falling ones among them), onnx-helper and Brevitas files. A changed weight in the project is
-counted as mismatches; what FINN has only in HLS (pooling, branches) is refused by node."""
+counted as mismatches. FINN's GlobalAccPool (HLS only in FINN) is built by qapflow's own RTL
+(backends/finn/rtl/qapflow_global_acc_pool.v), exact in the 2D chain with a global average pool;
+what else FINN has only in HLS (max and windowed pooling, branches) is refused by node."""
 
 import json
 import shutil
@@ -51,12 +53,14 @@ class BrevitasConvChain(torch.nn.Module):
 CASES = {
     "conv1d-stride-pad-bn": ConvCase(dims=1, channels=3, size=16, blocks=[
         ("conv", dict(out=4, k=3, stride=2, pad=1, bn=True)), ("conv", dict(out=3, k=3, pad=1))]),
-    "conv2d-pot-stride-pad": ConvCase(dims=2, channels=2, size=7, pot=True, blocks=[
-        ("conv", dict(out=3, k=3, pad=1)), ("conv", dict(out=4, k=3, stride=2, pad=1))]),
+    "conv2d-pot-stride-pad-gap": ConvCase(dims=2, channels=2, size=7, pot=True, blocks=[
+        ("conv", dict(out=3, k=3, pad=1)), ("conv", dict(out=4, k=3, stride=2, pad=1)), ("gap", {})]),
 }
 REFUSED = {  # case -> the op FINN has only in HLS (or qapflow's FINN path does not take), by node
-    "gap": (ConvCase(dims=2, channels=2, size=6, blocks=[("conv", dict(out=3, k=3)), ("gap", {})]),
-            r"GlobalAveragePool_\d+ \(sumpool\)"),
+    "reducemean": (ConvCase(dims=2, channels=2, size=6, blocks=[("conv", dict(out=3, k=3)), ("reducemean", {})]),
+                   r"ReduceMean_\d+ \(sumpool, from ReduceMean"),
+    "gap-1d": (ConvCase(dims=1, channels=2, size=8, blocks=[("conv", dict(out=3, k=3)), ("gap", {})]),
+               r"GlobalAveragePool_\d+ \(sumpool, from GlobalAveragePool on a 1D input\)"),
     "maxpool": (ConvCase(dims=1, channels=2, size=8, blocks=[("conv", dict(out=2, k=3)), ("maxpool", dict(k=2))]),
                 r"MaxPool_\d+ \(maxpool\)"),
     "avgpool": (ConvCase(dims=2, channels=2, size=6, blocks=[("conv", dict(out=2, k=3)), ("avgpool", dict(k=2))]),
@@ -108,17 +112,28 @@ def test_a_conv_chain_on_finn_simulates_exactly(projects, name):
     assert summary["integer_graph"] and summary["backend"] == "finn"
     layers = {layer.split(" (")[1][:-1] for layer in summary["finn_layers"]}
     assert {"ConvolutionInputGenerator_rtl", "MVAU_rtl", "Thresholding_rtl"} <= layers
-    assert not any(t.endswith("_hls") for t in layers)
+    assert not any(t.endswith("_hls") for t in layers - {"GlobalAccPool_hls"})  # that one: qapflow's RTL
     assert "FMPadding_rtl" in layers  # every case has a padded convolution
     # FINN's own numbers were compared with the IntGraph's, layer by layer (weights in FINN's order)
     comparison = summary["finn_parameters_vs_int_model"]
-    assert len(comparison) == 3 and all(row["weights_differing"] == 0 for row in comparison)
-    assert all("thresholds_differing" in row for row in comparison[:2])
+    assert len(comparison) == 3 + ("gap" in name)
+    assert all(row["weights_differing"] == 0 for row in comparison if row["weights"])
+    assert all("thresholds_differing" in row for row in comparison[:-1])
     # the ports are channels last: the manifest says where each element goes
     ports = summary["ports"]
     shape = load_int_model(prj).graph.tensors[load_int_model(prj).graph.input].shape
     assert ports["input_order"][:2] == [0, int(np.prod(shape[1:]))]
     assert sorted(ports["input_order"]) == list(range(int(np.prod(shape))))
+
+
+def test_the_global_pool_is_qapflows_rtl_in_place_of_finns_hls(projects):
+    prj, _, report = projects["conv2d-pot-stride-pad-gap"]
+    summary = json.loads((prj / "qapflow_project.json").read_text())
+    pool = [layer for layer in summary["finn_layers"] if "(GlobalAccPool_hls)" in layer]
+    assert len(pool) == 1  # FINN's own conversion of the GlobalAveragePool
+    assert "rtl/qapflow_global_acc_pool.v" in summary["rtl"]["sources"]
+    assert "qapflow_global_acc_pool" in (prj / "rtl" / f"{pool[0].split(' (')[0]}.v").read_text()
+    assert report["finn_python_mode"]["mismatches_vs_int_model"] == 0  # FINN's python GlobalAccPool
 
 
 def test_a_falling_threshold_channel_takes_negated_weights(projects):
@@ -141,7 +156,7 @@ def test_a_changed_weight_is_counted_as_mismatches(projects, tmp_path):
 
 
 def test_a_changed_port_order_is_counted_as_mismatches(projects, tmp_path):
-    prj, x, _ = projects["conv2d-pot-stride-pad"]
+    prj, x, _ = projects["conv2d-pot-stride-pad-gap"]
     copy = tmp_path / "prj"
     shutil.copytree(prj, copy)
     manifest = copy / "qapflow_project.json"

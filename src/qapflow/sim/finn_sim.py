@@ -18,7 +18,7 @@ import numpy as np
 from qonnx.core.datatype import DataType
 from qonnx.core.modelwrapper import ModelWrapper
 
-from qapflow.backends.finn.hdl import RTL_DIR
+from qapflow.backends.finn.hdl import OWN_LAYERS, RTL_DIR
 from qapflow.backends.project import read_project
 from qapflow.backends.templates import render
 from qapflow.common.errors import QapflowError
@@ -51,30 +51,38 @@ def _port_access(in_bits: int, out_bits: int) -> str:
             f"template <class T> static std::string get_output(T *top) {{ {getter} }}")
 
 
-def hardware_to_model(im, out: np.ndarray, summary: dict | None = None) -> np.ndarray:
+def hardware_to_model(im, out: np.ndarray) -> np.ndarray:
     """FINN's MVAU adds no bias: the integer model's last accumulators are the hardware's plus it.
-    An integer graph's ports are channels last: `ports` gives each element's place in the
-    IntGraph's flat channels-first order (as sim/hls_ports.py applies it for hls4ml)."""
+    (An integer graph's outputs come back from `from_ports` already in the IntGraph's terms.)"""
     if isinstance(im, GraphModel):
-        ports = summary["ports"]
-        out = np.asarray(out, np.int64)
-        if summary.get("output_bias") is not None:
-            bias = np.asarray(summary["output_bias"], np.int64)  # per output channel, channels first
-            shape = im.graph.tensors[im.graph.output].shape
-            out = out + np.broadcast_to(bias.reshape((-1,) + (1,) * (len(shape) - 1)), shape).reshape(-1)[
-                ports["output_order"]]
-        back = np.empty_like(out)
-        back[:, np.asarray(ports["output_order"], np.int64)] = out
-        return back
+        return out
     last = im.layers[-1]
     return out + last.bias if last.thresholds is None else out
 
 
-def model_to_hardware(im, x_int: np.ndarray, summary: dict) -> np.ndarray:
-    """The input integers in the order FINN's input stream takes them (channels last for a graph)."""
-    if isinstance(im, GraphModel):
-        return np.ascontiguousarray(np.asarray(x_int, np.int64)[:, np.asarray(summary["ports"]["input_order"])])
-    return x_int
+def to_ports(summary: dict, x_int: np.ndarray) -> np.ndarray:
+    """An integer graph's input integers (flat, channels first) in the order FINN's input stream
+    takes them: the manifest's `ports` (channels last), as sim/hls_ports.py applies it for hls4ml."""
+    ports = summary.get("ports")
+    x = np.asarray(x_int, np.int64)
+    return x if ports is None else np.ascontiguousarray(x[:, np.asarray(ports["input_order"], np.int64)])
+
+
+def from_ports(summary: dict, out: np.ndarray) -> np.ndarray:
+    """FINN's output stream back in the IntGraph's flat channels-first order, with the last
+    layer's integer bias where no requantization took it (FINN's MVAU adds none)."""
+    ports = summary.get("ports")
+    out = np.asarray(out, np.int64)
+    if ports is None:
+        return out
+    order = np.asarray(ports["output_order"], np.int64)
+    if summary.get("output_bias") is not None:  # per output channel of the channels-first tensor
+        bias = np.asarray(summary["output_bias"], np.int64)
+        per_channel = len(order) // len(bias)
+        out = out + np.repeat(bias, per_channel)[order]
+    back = np.empty_like(out)
+    back[:, order] = out
+    return back
 
 
 def python_mode(prj: Path, x_int: np.ndarray, model_file: str = HARDWARE_MODEL) -> np.ndarray:
@@ -87,21 +95,25 @@ def python_mode(prj: Path, x_int: np.ndarray, model_file: str = HARDWARE_MODEL) 
 
     if len(x_int) == 0:
         return np.zeros((0, 0), np.int64)
+    summary = read_project(prj)
     model = ModelWrapper(str(prj / model_file)).transform(SetExecMode("cppsim"))
+    for node in model.graph.node:  # layers FINN has in HLS only, qapflow's RTL in the project:
+        if node.op_type in OWN_LAYERS:  # FINN's own python execution of the layer
+            node.op_type, node.domain = node.op_type[: -len("_hls")], "finn.custom_op.fpgadataflow"
     iname, oname = model.graph.input[0].name, model.graph.output[0].name
     shape = model.get_tensor_shape(iname)
-    return np.stack([execute_onnx(model, {iname: row.reshape(shape).astype(np.float32)})[oname].reshape(-1)
-                     for row in x_int]).astype(np.int64)
+    out = np.stack([execute_onnx(model, {iname: row.reshape(shape).astype(np.float32)})[oname].reshape(-1)
+                    for row in to_ports(summary, x_int)]).astype(np.int64)
+    return from_ports(summary, out)
 
 
-def finn_own_parameters(prj: Path, im, x_int: np.ndarray, reference: np.ndarray, summary: dict) -> dict:
+def finn_own_parameters(prj: Path, im, x_int: np.ndarray, reference: np.ndarray) -> dict:
     """What FINN's own weights and thresholds (before the integer model's replaced them) give on
     the same samples: for users of upstream FINN; it does not decide this report's pass."""
     own = next(iter(sorted((prj / "finn" / "intermediate_models").glob(f"*_{OWN_PARAMETERS_STEP}.onnx"))), None)
     if own is None or not len(x_int):
         return {"samples": 0}
-    out = hardware_to_model(im, python_mode(prj, model_to_hardware(im, x_int, summary), str(own.relative_to(prj))),
-                            summary)
+    out = hardware_to_model(im, python_mode(prj, x_int, str(own.relative_to(prj))))
     return {"samples": len(x_int), "model": own.name,
             "samples_differing_from_int_model": int(np.count_nonzero((out != reference).any(axis=1))),
             "argmax_differing": int(np.count_nonzero(out.argmax(axis=1) != reference.argmax(axis=1)))}
@@ -117,7 +129,7 @@ def rtl_simulation(prj: Path, summary: dict, x_int: np.ndarray) -> tuple[np.ndar
     binary, build_s, rebuilt = build_cached(prj / SIM_DIR, rtl["top"], tb, sources, prj,
                                             VERILATOR_ARGS + tuple(include))
     work = prj / SIM_DIR
-    (work / "words_in.hex").write_text("\n".join(pack_words(x_int, rtl["input"]["folded_shape"],
+    (work / "words_in.hex").write_text("\n".join(pack_words(to_ports(summary, x_int), rtl["input"]["folded_shape"],
                                                            rtl["input"]["elem_bits"])) + "\n")
     out_shape = rtl["output"]["folded_shape"]
     per_sample = int(np.prod(out_shape[:-1]))
@@ -139,7 +151,7 @@ def rtl_simulation(prj: Path, summary: dict, x_int: np.ndarray) -> tuple[np.ndar
     arrival = np.array([int(c) for c, _ in record], np.int64)
     words = [int(w, 16) for _, w in record]
     signed = DataType[rtl["output"]["dtype"]].signed()
-    out = unpack_words(words, out_shape, rtl["output"]["elem_bits"], signed)
+    out = from_ports(summary, unpack_words(words, out_shape, rtl["output"]["elem_bits"], signed))
     done = arrival[per_sample - 1 :: per_sample]
     steady = np.diff(done[len(done) // 2 :])
     timing = {
@@ -165,12 +177,11 @@ def run_finn_csim(prj, data_file=None, n: int = 10_000, split: str = "test", inp
     reference = im.forward_int(x_int)
     k = len(x_int) if python_samples is None else min(python_samples, len(x_int))
     start = time.time()
-    x_hw = model_to_hardware(im, x_int, summary)
-    py_out = hardware_to_model(im, python_mode(prj, x_hw[:k]), summary) if k else reference[:0]
+    py_out = hardware_to_model(im, python_mode(prj, x_int[:k])) if k else reference[:0]
     python = {"samples": k, "seconds": time.time() - start, **mismatch_report("int_model", py_out, reference[:k])}
-    own = finn_own_parameters(prj, im, x_int[:k], reference[:k], summary)
-    rtl_out, timing = rtl_simulation(prj, summary, x_hw)
-    simulated = hardware_to_model(im, rtl_out, summary)
+    own = finn_own_parameters(prj, im, x_int[:k], reference[:k])
+    rtl_out, timing = rtl_simulation(prj, summary, x_int)
+    simulated = hardware_to_model(im, rtl_out)
     tool = {**timing, "finn_python_mode": python, "finn_own_parameters": own}
     return finish_report(prj, summary, im, inputs, x_int, rounded, simulated, tool,
                          tool_passed=python["mismatches_vs_int_model"] == 0)

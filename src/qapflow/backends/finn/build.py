@@ -77,7 +77,10 @@ def _finn_config(opts: FinnOptions, out_dir: Path):
 
 
 def _specialized(model: ModelWrapper, model_path) -> ModelWrapper:
-    hls = [f"{n.name} ({n.op_type})" for n in model.graph.node if n.op_type.endswith("_hls")]
+    from qapflow.backends.finn.hdl import OWN_LAYERS  # built by qapflow's own RTL
+
+    hls = [f"{n.name} ({n.op_type})" for n in model.graph.node if n.op_type.endswith("_hls")
+           and n.op_type not in OWN_LAYERS]
     if hls:
         raise QapflowError(f"{model_path}: FINN chose HLS for {', '.join(hls)}; its C++ needs finn-hlslib and "
                            "Vitis, which qapflow cannot simulate here. FINN's RTL MVU takes layer inputs of 4 to 8 bits "

@@ -22,7 +22,7 @@ from qapflow.backends.finn.hdl import collect_rtl
 from qapflow.backends.finn.runtime import FINN_VERSION, finn_session, vendor_note
 from qapflow.backends.finn.transforms.graph_integer_input import GraphIntegerInput
 from qapflow.backends.finn.transforms.graph_partition import GraphPartition
-from qapflow.backends.finn.transforms.int_graph_parameters import (IntGraphParameters, check_graph,
+from qapflow.backends.finn.transforms.int_graph_parameters import (BUILT_BY_OTHERS, IntGraphParameters, check_graph,
                                                                    compare_graph_parameters, layer_plan,
                                                                    stream_orders)
 from qapflow.backends.project import PROJECT_MANIFEST, build_into
@@ -35,7 +35,7 @@ STEPS = ["step_qapflow_graph_integer_input", "step_qonnx_to_finn", "step_tidy_up
          "step_convert_to_hw", "step_qapflow_graph_partition", "step_qapflow_int_graph_parameters",
          "step_specialize_layers", "step_qapflow_check_rtl", "step_target_fps_parallelization",
          "step_apply_folding_config", "step_minimize_bit_width", "step_generate_estimate_reports",
-         "step_set_fifo_depths"]
+         "step_qapflow_own_rtl_layers", "step_set_fifo_depths"]
 
 
 def ports(graph) -> dict:
@@ -61,11 +61,47 @@ def one_d_as_two_d(model: ModelWrapper, graph) -> ModelWrapper:
     return model
 
 
+def own_rtl_layers(model: ModelWrapper, codegen: Path) -> ModelWrapper:
+    """Layers FINN has in HLS only and qapflow builds in its own RTL (hdl.OWN_LAYERS): FINN's FIFO
+    step generates and synthesizes every HLS node's IP with Vitis, which is not here and not
+    needed; each such node gets a code generation folder and IP path of its own (empty, under
+    FINN's build folder), which FINN's PrepareIP and HLSSynthIP take as done. hdl.py writes the
+    node's RTL."""
+    from qonnx.custom_op.registry import getCustomOp
+
+    from qapflow.backends.finn.hdl import OWN_LAYERS
+
+    for node in model.graph.node:
+        if node.op_type in OWN_LAYERS:
+            folder = codegen / f"qapflow_own_rtl_{node.name}"
+            folder.mkdir(parents=True, exist_ok=True)
+            inst = getCustomOp(node)
+            inst.set_nodeattr("code_gen_dir_ipgen", str(folder))
+            inst.set_nodeattr("ipgen_path", str(folder))
+    return model
+
+
+def check_pools(graph, model: ModelWrapper, model_path) -> None:
+    """The global pools FINN converts (InferGlobalAccPoolLayer): a 2D GlobalAveragePool; its
+    ReduceMean conversion fails inside FINN and qonnx's Change3DTo4DTensors leaves a 1D graph with
+    a GlobalAveragePool 1D, so both are refused by node here."""
+    types = {n.name: n.op_type for n in model.graph.node}
+    for op in graph.ops:
+        if op.kind != "sumpool":
+            continue
+        kind = types.get(op.name, "?")
+        if kind != "GlobalAveragePool" or len(graph.tensors[graph.input].shape) != 3:
+            raise QapflowError(f"{model_path}: {op.name} (sumpool, from {kind} on a "
+                               f"{len(graph.tensors[graph.input].shape) - 1}D input): qapflow's FINN path takes a "
+                               f"2D GlobalAveragePool only; {BUILT_BY_OTHERS}")
+
+
 def compile_finn_graph(front, model_path: Path, out: Path, opts) -> dict:
     from qapflow.backends.finn.build import FINN_DIR, _finn_config, _set_mem_mode, _specialized, _vendor_config
 
     graph = front.im.graph
     check_graph(graph, model_path)
+    check_pools(graph, front.model, model_path)
     plan = layer_plan(graph)
     with build_into(out) as build:
         finn_dir = build / FINN_DIR
@@ -85,6 +121,7 @@ def compile_finn_graph(front, model_path: Path, out: Path, opts) -> dict:
                 "step_qapflow_graph_partition": lambda m, c: m.transform(GraphPartition()),
                 "step_qapflow_int_graph_parameters": int_graph_parameters,
                 "step_qapflow_check_rtl": lambda m, c: _specialized(_set_mem_mode(m, opts.mem_mode), model_path),
+                "step_qapflow_own_rtl_layers": lambda m, c: own_rtl_layers(m, build / "finn_codegen"),
             }
             model, seconds = ModelWrapper(front.model.model), {}
             for i, name in enumerate(STEPS):

@@ -12,6 +12,8 @@ import re
 import shutil
 from pathlib import Path
 
+import numpy as np
+
 from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.custom_op.registry import getCustomOp
 
@@ -68,8 +70,41 @@ def _copy_rtllib(rel: str, rtl: Path) -> Path:
     return dst
 
 
+OWN_RTL = Path(__file__).parent / "rtl"
+# FINN layers that exist only in HLS, built here by qapflow's own RTL (backends/finn/rtl/)
+OWN_LAYERS = {"GlobalAccPool_hls": "qapflow_global_acc_pool"}
+
+
+def _own_layer(node, inst, rtl: Path) -> list[Path]:
+    """A wrapper named as FINN names the node, around qapflow's module for the layer, with the
+    node's own shapes and types as parameters."""
+    module = OWN_LAYERS[node.op_type]
+    lib = rtl / f"{module}.v"
+    if not lib.exists():
+        shutil.copy2(OWN_RTL / f"{module}.v", lib)
+    folded = inst.get_folded_input_shape(0)
+    params = {"PIXELS": int(np.prod(inst.get_normal_input_shape(0)[1:-1])),
+              "FOLDS": int(folded[-2]), "PE": int(folded[-1]), "IN_BITS": inst.get_input_datatype(0).bitwidth(),
+              "OUT_BITS": inst.get_output_datatype(0).bitwidth(), "SIGNED": int(inst.get_input_datatype(0).signed()),
+              "IN_W": inst.get_instream_width_padded(0), "OUT_W": inst.get_outstream_width_padded(0)}
+    p = params
+    wrapper = rtl / f"{node.name}.v"
+    wrapper.write_text(
+        f"// qapflow: {node.name} ({node.op_type}) as qapflow's {module} (FINN has it in HLS only)\n"
+        f"module {node.name} (\n  input wire ap_clk,\n  input wire ap_rst_n,\n"
+        f"  input wire [{p['IN_W'] - 1}:0] in0_V_TDATA,\n  input wire in0_V_TVALID,\n  output wire in0_V_TREADY,\n"
+        f"  output wire [{p['OUT_W'] - 1}:0] out0_V_TDATA,\n  output wire out0_V_TVALID,\n  input wire out0_V_TREADY\n);\n"
+        f"  {module} #({', '.join(f'.{k}({v})' for k, v in params.items())}) impl (\n"
+        "    .ap_clk(ap_clk), .ap_rst_n(ap_rst_n), .in0_V_TDATA(in0_V_TDATA), .in0_V_TVALID(in0_V_TVALID),\n"
+        "    .in0_V_TREADY(in0_V_TREADY), .out0_V_TDATA(out0_V_TDATA), .out0_V_TVALID(out0_V_TVALID),\n"
+        "    .out0_V_TREADY(out0_V_TREADY));\nendmodule\n")
+    return [lib, wrapper]
+
+
 def _node_files(node, inst, rtl: Path) -> list[Path]:
     """Copy a node's generated and library sources; absolute data paths become relative to rtl/."""
+    if node.op_type in OWN_LAYERS:
+        return _own_layer(node, inst, rtl)
     files = []
     gen_dir = Path(inst.get_nodeattr("code_gen_dir_ipgen"))
     lib = rtllib_dir().resolve()
@@ -122,7 +157,7 @@ def collect_rtl(model: ModelWrapper, prj: Path) -> dict:
         inst = getCustomOp(node)
         node_files = _node_files(node, inst, rtl)
         files += [f for f in node_files if f not in files]
-        module = inst.get_nodeattr("gen_top_module") or node.name
+        module = node.name if node.op_type in OWN_LAYERS else inst.get_nodeattr("gen_top_module") or node.name
         wrapper = next(f for f in node_files if f.name.startswith(node.name) and "memstream" not in f.name)
         win, wout = f"s{i}", f"s{i + 1}"
         ports = {**clocks, **_stream("in0_V", win), **_stream("out0_V", wout)}

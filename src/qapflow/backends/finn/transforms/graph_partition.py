@@ -18,11 +18,30 @@ from qapflow.backends.finn.transforms.int_graph_parameters import BUILT_BY_OTHER
 from qapflow.common.errors import QapflowError
 
 HW_DOMAIN = "finn.custom_op.fpgadataflow"
-LAYERS = ("MVAU", "Thresholding") + WIRING_LAYERS
+LAYERS = ("MVAU", "Thresholding", "GlobalAccPool") + WIRING_LAYERS
+
+
+def drop_pool_divisor(model: ModelWrapper) -> None:
+    """FINN's GlobalAveragePool becomes GlobalAccPool (a sum) and a Mul by 1 / (H * W) that its
+    streamlining has already passed; the IntGraph's thresholds after the pool take the sum (its
+    divisor folded in exactly) and replace FINN's, so the Mul goes."""
+    for node in list(model.graph.node):
+        if not node.op_type.startswith("GlobalAccPool"):
+            continue
+        mul = model.find_consumer(node.output[0])
+        if mul is None or mul.op_type != "Mul":
+            continue
+        after = model.find_consumer(mul.output[0])
+        if after is None or not after.op_type.startswith("Thresholding"):
+            raise QapflowError(f"FINN put {after.op_type if after else 'nothing'} after {node.name}'s divisor "
+                               f"{mul.name}; qapflow takes a global pool followed by its requantization")
+        after.input[0] = node.output[0]
+        model.graph.node.remove(mul)
 
 
 class GraphPartition(Transformation):
     def apply(self, model: ModelWrapper):
+        drop_pool_divisor(model)
         nodes = list(model.graph.node)
         hw = [i for i, n in enumerate(nodes) if n.op_type.startswith(LAYERS) and n.domain.startswith(HW_DOMAIN)]
         ends = [i for i in hw if nodes[i].op_type.startswith(("MVAU", "Thresholding"))]

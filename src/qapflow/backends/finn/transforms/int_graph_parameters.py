@@ -27,6 +27,8 @@ from qapflow.intmodel.graph import IntGraph
 LINEAR = ("conv", "dense")
 REQUANT = ("shift", "thresholds")
 WIRING = ("reshape",)
+POOLED = LINEAR + ("sumpool",)  # what FINN's MVAU or GlobalAccPool (qapflow's RTL) computes
+PRODUCERS = ("MVAU", "GlobalAccPool")
 WIRING_LAYERS = ("FMPadding", "ConvolutionInputGenerator", "StreamingFIFO", "StreamingDataWidthConverter")
 BUILT_BY_OTHERS = "the hls4ml and rtl backends build every IntGraph op"
 
@@ -41,6 +43,12 @@ def channels_last(shape) -> np.ndarray:
 def check_graph(graph: IntGraph, model_path) -> None:
     """The ops FINN's RTL layers build; anything else named with its node."""
     for op in graph.ops:
+        if op.kind == "sumpool" and op.kernel is None and op.units.identity:
+            users = [o for o in graph.ops if op.output in o.inputs]
+            if len(users) != 1 or users[0].kind not in REQUANT:
+                raise QapflowError(f"{model_path}: {op.name} (sumpool, global) is not followed by one "
+                                   f"requantization; {BUILT_BY_OTHERS}")
+            continue
         if op.kind not in LINEAR + REQUANT + WIRING:
             raise QapflowError(f"{model_path}: {op.name} ({op.kind}): FINN has this layer only in HLS (or not at "
                                f"all), which qapflow cannot simulate here; {BUILT_BY_OTHERS}")
@@ -54,7 +62,7 @@ def check_graph(graph: IntGraph, model_path) -> None:
             raise QapflowError(f"{model_path}: {op.name} (reshape) to {graph.tensors[op.output].shape}: the FINN "
                                f"path takes a flatten before a dense layer only; {BUILT_BY_OTHERS}")
         users = [o for o in graph.ops if op.output in o.inputs]
-        if op.kind in REQUANT and (op.inputs[0] == graph.input or graph.op(op.inputs[0]).kind not in LINEAR):
+        if op.kind in REQUANT and (op.inputs[0] == graph.input or graph.op(op.inputs[0]).kind not in POOLED):
             raise QapflowError(f"{model_path}: {op.name} ({op.kind}) does not follow a conv or dense layer")
         if len(users) > 1:
             raise QapflowError(f"{model_path}: {op.output} feeds {len(users)} ops (a branch); {BUILT_BY_OTHERS}")
@@ -66,7 +74,7 @@ def stream_orders(graph: IntGraph) -> dict[str, np.ndarray]:
     for op in graph.ops:
         shape = graph.tensors[op.output].shape
         orders[op.output] = (orders[op.inputs[0]] if op.kind in REQUANT + WIRING else
-                             channels_last(shape) if op.kind == "conv" else np.arange(int(np.prod(shape))))
+                             channels_last(shape) if op.kind in ("conv", "sumpool") else np.arange(int(np.prod(shape))))
     return orders
 
 
@@ -88,20 +96,25 @@ def layer_plan(graph: IntGraph) -> list[dict]:
     bounds, orders = graph.bounds(), stream_orders(graph)
     plan = []
     for op in graph.ops:
-        if op.kind not in LINEAR:
+        if op.kind not in POOLED:
             continue
         req = next((o for o in graph.ops if o.inputs == [op.output] and o.kind in REQUANT), None)
-        c = int(op.weight.shape[0])
+        c = int(graph.tensors[op.output].channels)
         signs = np.ones(c, np.int64) if req is None or req.kind == "shift" else np.asarray(req.signs, np.int64)
-        w = op.weight.reshape(c, -1) if op.kind == "dense" else np.moveaxis(op.weight, 1, -1).reshape(c, -1)
-        if op.kind == "dense":
-            w = w[:, orders[op.inputs[0]]]
-        w = w * signs[:, None]
-        bias = np.asarray(op.bias, np.int64)
+        if op.kind == "sumpool":  # FINN's GlobalAccPool sums; it cannot negate a channel
+            if np.any(signs < 0):
+                raise QapflowError(f"{req.name}: falling thresholds after the pool {op.name}; {BUILT_BY_OTHERS}")
+            w, bias = None, np.zeros(c, np.int64)
+        else:
+            w = op.weight.reshape(c, -1) if op.kind == "dense" else np.moveaxis(op.weight, 1, -1).reshape(c, -1)
+            if op.kind == "dense":
+                w = w[:, orders[op.inputs[0]]]
+            w = (w * signs[:, None]).T
+            bias = np.asarray(op.bias, np.int64)
         a_lo, a_hi = (np.array([int(v) for v in b], np.int64) for b in bounds[op.output])
         h_lo = np.where(signs > 0, a_lo - bias, bias - a_hi)  # MVAU output h = sign * (a - bias)
         h_hi = np.where(signs > 0, a_hi - bias, bias - a_lo)
-        entry = {"op": op, "requant": req, "weight": w.T, "signs": signs, "bias": bias, "h_lo": h_lo, "h_hi": h_hi}
+        entry = {"op": op, "requant": req, "weight": w, "signs": signs, "bias": bias, "h_lo": h_lo, "h_hi": h_hi}
         if req is not None:
             spec = graph.tensors[req.output].grid.spec
             steps = spec.hi - spec.lo
@@ -128,10 +141,11 @@ def layer_plan(graph: IntGraph) -> list[dict]:
 def hardware_pairs(model: ModelWrapper, plan: list[dict]) -> list[tuple]:
     """[(MVAU, Thresholding or None)] per linear op of the plan, in order; FINN's layers checked."""
     nodes = list(model.graph.node)
-    mvaus = [i for i, n in enumerate(nodes) if n.op_type.startswith("MVAU")]
-    if len(mvaus) != len(plan):
-        raise QapflowError(f"FINN made {len(mvaus)} matrix-vector layers (MVAU) of an integer graph with {len(plan)} "
-                           f"conv and dense ops; nodes: {[n.op_type for n in nodes]}")
+    mvaus = [i for i, n in enumerate(nodes) if n.op_type.startswith(PRODUCERS)]
+    kinds = [("GlobalAccPool" if e["op"].kind == "sumpool" else "MVAU") for e in plan]
+    if [nodes[i].op_type.split("_")[0] for i in mvaus] != kinds:
+        raise QapflowError(f"FINN made {[nodes[i].op_type for i in mvaus]} of an integer graph whose conv, dense and "
+                           f"pool ops are {[e['op'].name for e in plan]}; nodes: {[n.op_type for n in nodes]}")
     pairs = []
     for i, entry in zip(mvaus, plan):
         nxt = next((n for n in nodes[i + 1:] if not n.op_type.startswith(("StreamingFIFO", "StreamingDataWidth"))),
@@ -149,16 +163,20 @@ def compare_graph_parameters(model: ModelWrapper, plan: list[dict]) -> list[dict
     """Analysis: where FINN's own weights and thresholds differ from the IntGraph's."""
     report = []
     for k, ((mvau, thr), entry) in enumerate(zip(hardware_pairs(model, plan), plan)):
-        w_finn = np.asarray(model.get_initializer(mvau.input[1]))
         ours = entry["weight"]
-        row = {"layer": k, "op": entry["op"].name, "mvau": mvau.name, "weights": int(ours.size)}
-        if w_finn.shape != ours.shape:
+        row = {"layer": k, "op": entry["op"].name, "mvau": mvau.name, "weights": 0 if ours is None else int(ours.size)}
+        w_finn = None if ours is None else np.asarray(model.get_initializer(mvau.input[1]))
+        if ours is None:
+            pass  # a pool: no weights; FINN's thresholds take its mean, ours the sum (times the divisor)
+        elif w_finn.shape != ours.shape:
             row["weights_shape"] = {"finn": list(w_finn.shape), "int_graph": list(ours.shape)}
         else:
             row["weights_differing"] = int(np.count_nonzero(w_finn.astype(np.int64) != ours))
             row["columns_sign_flipped_by_int_graph"] = int(np.count_nonzero(entry["signs"] < 0))
         if thr is not None:
             theirs, t = model.get_initializer(thr.input[1]), entry["thresholds"]
+            if ours is None:
+                theirs = theirs * entry["op"].divisor
             row["thresholding"] = thr.name
             theirs = np.broadcast_to(theirs, (t.shape[0], theirs.shape[1]))
             if theirs.shape != t.shape:
@@ -200,6 +218,14 @@ class IntGraphParameters(Transformation):
             if node.op_type.startswith(WIRING_LAYERS):
                 _set_types(inst, inputDataType=current, outputDataType=current, dataType=current)
                 model.set_tensor_datatype(node.output[0], current)
+            elif node.op_type.startswith("GlobalAccPool"):
+                e = entries[node.name]
+                _set_types(inst, inputDataType=current)
+                acc = inst.get_output_datatype(0)  # FINN's exact range of a sum of its input type
+                if acc.min() > e["h_lo"].min() or acc.max() < e["h_hi"].max():
+                    raise QapflowError(f"{node.name}: FINN's {acc.name} does not hold {e['op'].name}'s sums")
+                model.set_tensor_datatype(node.output[0], acc)
+                current = self._thresholds(model, pairs[node.name], e, acc)
             elif node.op_type.startswith("MVAU"):
                 e = entries[node.name]
                 w = e["weight"]
@@ -212,22 +238,25 @@ class IntGraphParameters(Transformation):
                 acc = accumulator_type(int_type(e["h_lo"].min(), e["h_hi"].max()), w_type, current)
                 _set_types(inst, inputDataType=current, weightDataType=w_type, accDataType=acc, outputDataType=acc)
                 model.set_tensor_datatype(node.output[0], acc)
-                current = acc
-                thr = pairs[node.name]
-                if thr is None:
-                    continue
-                t = e["thresholds"]
-                if np.abs(t).max() >= FLOAT32_EXACT:
-                    raise QapflowError(f"{thr.name}: thresholds up to {np.abs(t).max()} do not fit FINN's float32 "
-                                       "threshold tensors exactly (at most 2**24)")
-                model.set_initializer(thr.input[1], t.astype(np.float32))
-                t_type = int_type(min(t.min(), 0), max(t.max(), 0))
-                model.set_tensor_datatype(thr.input[1], t_type)
-                out = int_type(e["out_lo"], e["out_hi"])
-                tinst = getCustomOp(thr)
-                _set_types(tinst, inputDataType=acc, weightDataType=t_type, outputDataType=out)
-                tinst.set_nodeattr("numSteps", int(t.shape[1]))
-                tinst.set_nodeattr("ActVal", int(e["out_lo"]))
-                model.set_tensor_datatype(thr.output[0], out)
-                current = out
+                current = self._thresholds(model, pairs[node.name], e, acc)
         return model, False
+
+    @staticmethod
+    def _thresholds(model, thr, e, acc):
+        """Write the entry's thresholds into its Thresholding; the type after it."""
+        if thr is None:
+            return acc
+        t = e["thresholds"]
+        if np.abs(t).max() >= FLOAT32_EXACT:
+            raise QapflowError(f"{thr.name}: thresholds up to {np.abs(t).max()} do not fit FINN's float32 "
+                               "threshold tensors exactly (at most 2**24)")
+        model.set_initializer(thr.input[1], t.astype(np.float32))
+        t_type = int_type(min(t.min(), 0), max(t.max(), 0))
+        model.set_tensor_datatype(thr.input[1], t_type)
+        out = int_type(e["out_lo"], e["out_hi"])
+        tinst = getCustomOp(thr)
+        _set_types(tinst, inputDataType=acc, weightDataType=t_type, outputDataType=out)
+        tinst.set_nodeattr("numSteps", int(t.shape[1]))
+        tinst.set_nodeattr("ActVal", int(e["out_lo"]))
+        model.set_tensor_datatype(thr.output[0], out)
+        return out
