@@ -16,6 +16,8 @@ import numpy as np
 import onnx
 import pytest
 import torch
+from qonnx.core.modelwrapper import ModelWrapper
+from qonnx.custom_op.registry import getCustomOp
 
 from qapflow.backends.finn.build import FinnOptions, compile_finn
 from qapflow.cli import main
@@ -56,6 +58,8 @@ CASES = {
     "conv2d-pot-stride-pad-gap": ConvCase(dims=2, channels=2, size=7, pot=True, blocks=[
         ("conv", dict(out=3, k=3, pad=1)), ("conv", dict(out=4, k=3, stride=2, pad=1)), ("gap", {})]),
 }
+# FINN folding files: several channels a word (the pool's module lanes, the MVAU's PE and SIMD)
+FOLDED = {"conv2d-pot-stride-pad-gap": {"GlobalAccPool_hls_0": {"PE": 2}, "MVAU_rtl_0": {"PE": 3, "SIMD": 3}}}
 REFUSED = {  # case -> the op FINN has only in HLS (or qapflow's FINN path does not take), by node
     "reducemean": (ConvCase(dims=2, channels=2, size=6, blocks=[("conv", dict(out=3, k=3)), ("reducemean", {})]),
                    r"ReduceMean_\d+ \(sumpool, from ReduceMean"),
@@ -89,7 +93,11 @@ def projects(tmp_path_factory):
         tmp = tmp_path_factory.mktemp(name)
         model = _model(name, tmp / "model.onnx")
         prj = tmp / "prj"
-        assert main(["compile", str(model), "--backend", "finn", "--out", str(prj)]) == 0
+        folding = []
+        if name in FOLDED:
+            (tmp / "folding.json").write_text(json.dumps({"Defaults": {}, **FOLDED[name]}))
+            folding = ["--folding", str(tmp / "folding.json")]
+        assert main(["compile", str(model), "--backend", "finn", "--out", str(prj), *folding]) == 0
         x = tmp / "x.npy"
         np.save(x, graph_probe_inputs(load_int_model(prj).graph, N, 5))
         out[name] = (prj, x, _csim(prj, x, python=200))
@@ -134,6 +142,9 @@ def test_the_global_pool_is_qapflows_rtl_in_place_of_finns_hls(projects):
     assert "rtl/qapflow_global_acc_pool.v" in summary["rtl"]["sources"]
     assert "qapflow_global_acc_pool" in (prj / "rtl" / f"{pool[0].split(' (')[0]}.v").read_text()
     assert report["finn_python_mode"]["mismatches_vs_int_model"] == 0  # FINN's python GlobalAccPool
+    hardware = ModelWrapper(str(prj / "finn" / "intermediate_models" / "hardware.onnx"))
+    node = next(n for n in hardware.graph.node if n.op_type == "GlobalAccPool_hls")
+    assert getCustomOp(node).get_nodeattr("PE") == 2  # the module's lanes: two channels a word
 
 
 def test_a_falling_threshold_channel_takes_negated_weights(projects):
