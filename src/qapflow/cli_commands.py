@@ -98,7 +98,10 @@ def export(args) -> None:
     print(f"BOPs: paper formula {manifest['bops']:,.0f} (float-input convention "
           f"{manifest['bops_float_input']:,.0f}); qonnx inference_cost {qonnx['bops']:,.0f} "
           f"({qonnx['macs']:,.0f} MACs; no accumulation term)")
-    if args.fold:
+    if args.fold and (manifest.get("spec") or {}).get("arch", "mlp") != "mlp":
+        print("cost model: calibrated on dense chains; `qapflow compile --backend rtl` gives da4ml's "
+              "estimate for this convolutional model")
+    elif args.fold:
         from qapflow.synth.cost_model import estimate_model_file
 
         est = estimate_model_file(args.out)

@@ -110,7 +110,7 @@ class FinnRtl:
         # finn_sim builds its cached binary on first run; a one-sample run builds (or reuses) it
         from qapflow.sim.finn_sim import rtl_simulation
 
-        n_in = self.summary["layer_widths"][0][1]
+        n_in = self.summary["ports"]["n_in"] if self.summary.get("ports") else self.summary["layer_widths"][0][1]
         _, timing = rtl_simulation(self.prj, self.summary, np.zeros((1, n_in), np.int64))
         return {"build_seconds": timing["build_seconds"], "rebuilt": not timing["binary_reused"],
                 "reused": timing["binary_reused"], "reused_from": "project or shared cache"

@@ -115,7 +115,7 @@ def compare_iteration(it_dir: Path, out: Path, backend: str, data_file, n: int, 
             resources = {}
     metrics = json.loads((it_dir / "metrics.json").read_text())
     cycles, latency = cycles_and_latency(backend, sim, resources)
-    estimate = _cost_estimate(prj)
+    estimate = _cost_estimate(prj, project)
     return {
         "iteration": metrics["iteration"],
         "sparsity": manifest["sparsity"]["overall"],
@@ -140,8 +140,12 @@ def compare_iteration(it_dir: Path, out: Path, backend: str, data_file, n: int, 
     }
 
 
-def _cost_estimate(prj: Path) -> dict:
-    """The cost model's figures for the RTL path of the project's IntModel (synth/cost_model.py)."""
+def _cost_estimate(prj: Path, project: dict) -> dict:
+    """The cost model's figures for the RTL path of the project's IntModel (synth/cost_model.py).
+    The model is calibrated on dense chains; an integer graph gets da4ml's own LUT estimate
+    (an rtl project's, None elsewhere) and no FF or latency estimate."""
+    if project.get("integer_graph"):
+        return {"LUT": project.get("estimated_cost_luts"), "FF": None, "latency_cycles": None}
     from qapflow.intmodel.model import IntModel
     from qapflow.synth.cost_model import estimate
 

@@ -30,7 +30,9 @@ def flow_answer(work: Path, backends: list[str], clock_ns: float | None) -> dict
     report = work / "report"
     plots = sorted(str(p) for p in report.glob("*.png")) if report.is_dir() else []
     compare = _read(work / "compare" / "compare.json")
-    return {"backends": rows, "bops": manifest.get("bops"), "sparsity": manifest.get("sparsity"),
+    sparsity = manifest.get("sparsity")
+    return {"backends": rows, "bops": manifest.get("bops"),
+            "sparsity": sparsity.get("overall") if isinstance(sparsity, dict) else sparsity,
             "clock_ns": clock_ns, "pearson_bops_luts": compare.get("pearson_bops_luts"), "plots": plots,
             "flow_report": str(work / "flow_report.json")}
 

@@ -66,3 +66,33 @@ def pytorch_reference(summary: dict, x: np.ndarray) -> tuple[np.ndarray, np.ndar
             raise float_scales
         raise QapflowError("the PyTorch outputs are not on the output grid of this fixed-point model")
     return exact, scaled.astype(np.int64), rate
+
+
+def graph_pytorch_reference(summary: dict, x: np.ndarray, graph) -> tuple[np.ndarray, np.ndarray, float]:
+    """pytorch_reference for an integer graph: PyTorch's exact outputs as the output tensor's
+    integers, where its grid makes them integers (power-of-two scales, no float bias, no
+    average left undivided); else the qonnx comparison covers the model."""
+    from qapflow.intmodel.graph import Accumulator
+
+    checkpoint = source_checkpoint(summary)
+    wiring = ("Reshape", "Flatten", "Identity", "Squeeze", "Unsqueeze")
+    if graph.ends is not None and any(n.op_type not in wiring for n in graph.ends.tail.graph.node):
+        raise PyTorchUnavailable("software after the firmware (the graph's tail): PyTorch gives its outputs, "
+                                 "not the output tensor's integers")
+    out = graph.tensors[graph.output]
+    grid = out.grid
+    if isinstance(grid, Accumulator) and (grid.bias is not None or grid.divisor != 1):
+        raise PyTorchUnavailable("a float bias or an undivided average in the output grid: PyTorch's float64 "
+                                 "outputs are not integers on it (the qonnx comparison covers this model)")
+    exact, rate = pytorch_outputs(checkpoint, np.asarray(x, np.float32).reshape(len(x), *graph.ends.input_shape))
+    exact = exact.reshape(len(x), *out.shape)
+    shape = (1, -1) + (1,) * (len(out.shape) - 1)
+    if isinstance(grid, Accumulator):
+        ints = exact / np.asarray(grid.scale, np.float64).reshape(shape)
+    else:
+        units = exact / grid.scale - np.asarray(grid.offset, np.float64).reshape(shape if np.ndim(grid.offset) else ())
+        ints = units / grid.mult
+    if not np.array_equal(ints, np.round(ints)):
+        raise PyTorchUnavailable("float scales: PyTorch's float64 outputs are not integers on the output grid "
+                                 "(the qonnx comparison covers this model)")
+    return exact.reshape(len(x), -1), ints.reshape(len(x), -1).astype(np.int64), rate

@@ -35,12 +35,14 @@ def load_int_model(prj: Path) -> IntModel | GraphModel:
     return IntModel.load(path)
 
 
-def pytorch_comparison(summary: dict, x: np.ndarray, simulated: np.ndarray) -> tuple[dict, np.ndarray | None]:
+def pytorch_comparison(summary: dict, x: np.ndarray, simulated: np.ndarray,
+                       im=None) -> tuple[dict, np.ndarray | None]:
     """Against the PyTorch checkpoint behind a qapflow export, where there is one."""
-    from qapflow.sim.pytorch_ref import PyTorchUnavailable, pytorch_reference
+    from qapflow.sim.pytorch_ref import PyTorchUnavailable, graph_pytorch_reference, pytorch_reference
 
     try:
-        exact, torch_int, rate = pytorch_reference(summary, x)
+        exact, torch_int, rate = (graph_pytorch_reference(summary, x, im.graph) if isinstance(im, GraphModel)
+                                  else pytorch_reference(summary, x))
     except PyTorchUnavailable as why:
         return {"mismatches_vs_pytorch": None, "pytorch": f"not compared: {why}"}, None
     return {**mismatch_report("pytorch", simulated, torch_int), "pytorch_samples_per_second": rate}, exact
@@ -78,7 +80,7 @@ def finish_report(prj: Path, summary: dict, im: IntModel, inputs: SimInputs, x_i
         "software": summary.get("software", {}),
         **tool,
     }
-    torch_fields, torch_exact = pytorch_comparison(summary, inputs.x, simulated)
+    torch_fields, torch_exact = pytorch_comparison(summary, inputs.x, simulated, im)
     report.update(torch_fields)
     if inputs.labels is not None:
         report["accuracy"] = {"firmware": accuracy(outputs.reshape(len(x_int), -1), inputs.labels),

@@ -12,7 +12,8 @@ import numpy as np
 from qapflow.common.errors import DataFormatError, QapflowError
 from qapflow.common.hashing import file_digest
 from qapflow.data.sources import load_jets
-from qapflow.data.splits import Standardizer, paper_split
+from qapflow.data.scalers import scaled_inputs
+from qapflow.data.splits import paper_split
 
 INPUT_KEYS = ("inputs", "x", "features", "data")
 
@@ -47,8 +48,10 @@ def jets_inputs(data_file, n: int, scaler: dict | None, data_info: dict | None, 
         index = paper_split(min(total, len(arrays)), info.get("split_seed") or 0).test
         used = "test split of the model's training file"
     index = index[:n]
-    features = arrays.features[index]
-    x = Standardizer.from_dict(scaler).transform(features) if scaler else features.astype(np.float32)
+    if scaler:  # the inputs the model was trained on (features, constituents or images), scaled as then
+        x = scaled_inputs(arrays, scaler, index, data_file)
+    else:
+        x = arrays.features[index].astype(np.float32)
     return SimInputs(np.asarray(x, np.float32), arrays.class_index[index],
                      {"file": str(data_file), "split": used, "rows": int(len(index)),
                       "standardised": scaler is not None})
