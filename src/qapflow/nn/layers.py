@@ -16,7 +16,7 @@ from torch import nn
 
 from qapflow.nn.activation_prune import ActivationPrune
 from qapflow.nn.quantizers import input_kwargs, relu_kwargs, weight_kwargs
-from qapflow.nn.spec import FLOAT_BITS, ModelSpec
+from qapflow.nn.spec import ModelSpec
 
 # evaluation runs in chunks of samples: a whole test split through conv layers at once would
 # hold gigabytes of feature maps (samples are independent in eval mode, so the result is the same)
