@@ -12,15 +12,11 @@ tables are in the hls4ml tensor's channel order (`channel_map`).
 from __future__ import annotations
 
 import numpy as np
-from hls4ml.backends import get_backend
-from hls4ml.backends.template import FunctionCallTemplate, LayerConfigTemplate
-from hls4ml.model.layers import Layer, register_layer
-from hls4ml.model.types import Source
+from hls4ml.model.layers import Layer
 
+from qapflow.backends.hls4ml.kernel_layer import register_kernel_layer
 from qapflow.backends.identifiers import sanitize
 from qapflow.backends.templates import render
-
-CODEGEN_ATTR = "qapflow_requant_codegen"
 
 
 class QapflowRequant(Layer):
@@ -82,38 +78,8 @@ def kernel_source(node) -> str:
                   tables=tables, width=width, body=body, n=node.get_attr("n_in"), channels=len(channel_map))
 
 
-class RequantFunctionTemplate(FunctionCallTemplate):
-    def __init__(self):
-        super().__init__(QapflowRequant, include_header=[])
-
-    def format(self, node):
-        node.set_attr(CODEGEN_ATTR, Source(kernel_source(node)))
-        p = self._default_function_params(node)
-        namespace = node.model.config.get_writer_config().get("Namespace", None) or "nnet"
-        return (f"{namespace}::qapflow_requant_{node.index}<{p['input_t']}, {p['output_t']}>"
-                f"({p['input']}, {p['output']});")
-
-
-class RequantConfigTemplate(LayerConfigTemplate):
-    def __init__(self):
-        super().__init__(QapflowRequant)
-
-    def format(self, node):
-        return ""  # the kernel carries its parameters; no config struct
-
-
-_registered = False
-
-
 def register() -> None:
-    global _registered
-    if _registered:
-        return
-    register_layer("QapflowRequant", QapflowRequant)
-    backend = get_backend("vivado")
-    backend.register_template(RequantFunctionTemplate)
-    backend.register_template(RequantConfigTemplate)
-    _registered = True
+    register_kernel_layer("QapflowRequant", QapflowRequant, "qapflow_requant", kernel_source)
 
 
 def requant_layer(name: str, inputs: list[str], op, width: int, channel_map) -> dict:

@@ -8,15 +8,11 @@ kernel is). The thresholds are the IntModel's integers, scaled into the accumula
 
 from __future__ import annotations
 
-from hls4ml.backends import get_backend
-from hls4ml.backends.template import FunctionCallTemplate, LayerConfigTemplate
-from hls4ml.model.layers import Layer, register_layer
-from hls4ml.model.types import Source
+from hls4ml.model.layers import Layer
 
+from qapflow.backends.hls4ml.kernel_layer import register_kernel_layer
 from qapflow.backends.identifiers import sanitize
 from qapflow.backends.templates import render
-
-CODEGEN_ATTR = "qapflow_threshold_codegen"
 
 
 class QapflowThreshold(Layer):
@@ -47,38 +43,8 @@ def kernel_source(node) -> str:
                   comparators=int(t.count.sum()), tables=tables, count_bits=span.bit_length() + 2)
 
 
-class ThresholdFunctionTemplate(FunctionCallTemplate):
-    def __init__(self):
-        super().__init__(QapflowThreshold, include_header=[])
-
-    def format(self, node):
-        node.set_attr(CODEGEN_ATTR, Source(kernel_source(node)))
-        p = self._default_function_params(node)
-        namespace = node.model.config.get_writer_config().get("Namespace", None) or "nnet"
-        return (f"{namespace}::qapflow_threshold_{node.index}<{p['input_t']}, {p['output_t']}>"
-                f"({p['input']}, {p['output']});")
-
-
-class ThresholdConfigTemplate(LayerConfigTemplate):
-    def __init__(self):
-        super().__init__(QapflowThreshold)
-
-    def format(self, node):
-        return ""  # the kernel carries its thresholds; no config struct
-
-
-_registered = False
-
-
 def register() -> None:
-    global _registered
-    if _registered:
-        return
-    register_layer("QapflowThreshold", QapflowThreshold)
-    backend = get_backend("vivado")
-    backend.register_template(ThresholdFunctionTemplate)
-    backend.register_template(ThresholdConfigTemplate)
-    _registered = True
+    register_kernel_layer("QapflowThreshold", QapflowThreshold, "qapflow_threshold", kernel_source)
 
 
 def thresholds_layer(name: str, inputs: list[str], layer) -> dict:
