@@ -31,28 +31,51 @@ def value(x):
     return x.value if hasattr(x, "value") and not isinstance(x, torch.Tensor) else x
 
 
-class QuantNet(nn.Module):
-    prunable_key = "layers"  # the state-dict prefix of the prunable layers
+class SpecNet(nn.Module):
+    """The start the MLP (nn/model.py) and QuantNet share: the spec, the input quantizer and empty
+    lists of prunable layers (named `prunable_key`, their state-dict prefix), BNs and ReLUs."""
+    prunable_key = "layers"
 
     def __init__(self, spec: ModelSpec):
         super().__init__()
         self.spec = spec
-        self.quantized = not spec.is_float  # the spec has all layers float or all quantized
-        quantized_input = spec.input_bits is not None and self.quantized
+        quantized_input = spec.input_bits is not None and not spec.is_float
         self.input_quant = (
             QuantIdentity(**input_kwargs(spec.scheme, spec.input_bits, spec.input_int), return_quant_tensor=True)
             if quantized_input else nn.Identity())
-        self.layers = nn.ModuleList()
+        setattr(self, self.prunable_key, nn.ModuleList())
         self.norms = nn.ModuleList()
         self.acts = nn.ModuleList()
+        # only models that prune activations carry the modules (older checkpoints load as they are)
         self.act_prunes = nn.ModuleList() if spec.activation_sparsity > 0 else None
         self._feeds_quant = quantized_input  # an integer bias needs the scale of a quantized input
-        self._record: list | None = None
-        self._calibrating = False
 
     @property
     def prunable(self) -> list[nn.Module]:
-        return list(self.layers)
+        return list(getattr(self, self.prunable_key))
+
+    @torch.no_grad()
+    def calibrate_activation_pruning(self, x: torch.Tensor) -> None:
+        """Per hidden layer, the threshold pruning the spec's fraction of activations on `x`."""
+        if self.act_prunes is None:
+            return
+        was_training = self.training
+        self.eval()
+        try:
+            self._calibrate(x)  # the subclass's pass over x in eval mode
+        finally:
+            self.train(was_training)
+
+    def _calibrate(self, x: torch.Tensor) -> None:
+        raise NotImplementedError
+
+
+class QuantNet(SpecNet):
+    def __init__(self, spec: ModelSpec):
+        super().__init__(spec)
+        self.quantized = not spec.is_float  # the spec has all layers float or all quantized
+        self._record: list | None = None
+        self._calibrating = False
 
     @property
     def linears(self) -> list[nn.Module]:
@@ -136,19 +159,12 @@ class QuantNet(nn.Module):
             self._record = None
         return [torch.cat(parts) for parts in zip(*layers)]
 
-    @torch.no_grad()
-    def calibrate_activation_pruning(self, x: torch.Tensor) -> None:
-        """Per hidden layer, the threshold pruning the spec's fraction of activations on `x`."""
-        if self.act_prunes is None:
-            return
-        was_training = self.training
-        self.eval()
-        self._calibrating = True
+    def _calibrate(self, x: torch.Tensor) -> None:
+        self._calibrating = True  # _activate calibrates each activation pruning on the way
         try:
             self._forward(self._shaped(x))
         finally:
             self._calibrating = False
-            self.train(was_training)
 
     def quant_weights(self) -> list[torch.Tensor]:
         """The weights as the forward pass uses them (quantized values, float for 32-bit)."""

@@ -124,59 +124,74 @@ def compile_finn(model_path, out, opts: FinnOptions) -> dict:
         return compile_finn_graph(front, model_path, out, opts)
     im = front.im
     with build_into(out) as build:
-        finn_dir = build / FINN_DIR
-        models = finn_dir / "intermediate_models"
-        models.mkdir(parents=True)
-        with finn_session(build / "finn_codegen") as S:
-            cfg = _finn_config(opts, finn_dir)
-            comparison: list[dict] = []
+        comparison: list[dict] = []
 
-            def int_model_parameters(m, c):
-                comparison.extend(compare_parameters(m, im))  # FINN's own numbers, before ours
-                return m.transform(IntModelParameters(im))
+        def int_model_parameters(m, c):
+            comparison.extend(compare_parameters(m, im))  # FINN's own numbers, before ours
+            return m.transform(IntModelParameters(im))
 
-            ours = {
-                "step_qapflow_integer_input": lambda m, c: m.transform(IntegerInput(im.input)),
-                "step_qapflow_multithreshold_counts": lambda m, c: m.transform(AbsorbReluIntoMultiThreshold()).transform(
-                    MultiThresholdCounts()),
-                "step_qapflow_integer_partition": lambda m, c: m.transform(IntegerPartition()),
-                "step_qapflow_int_model_parameters": int_model_parameters,
-                "step_qapflow_check_rtl": lambda m, c: _specialized(_set_mem_mode(m, opts.mem_mode), model_path),
-            }
-            model, seconds = ModelWrapper(front.model.model), {}
-            for i, name in enumerate(STEPS):
-                start = time.perf_counter()
-                try:
-                    model = (ours.get(name) or getattr(S, name))(model, cfg)
-                except QapflowError:
-                    raise
-                except Exception as exc:  # FINN's own refusals are plain assertions and FINNUserErrors
-                    raise QapflowError(f"{model_path}: FINN's {name} cannot build this model: "
-                                       f"{type(exc).__name__}: {exc}") from exc
-                seconds[name] = round(time.perf_counter() - start, 3)
-                model.save(str(models / f"{i:02d}_{name}.onnx"))
-            hardware = models / "hardware.onnx"
-            model.save(str(hardware))
-            rtl = collect_rtl(model, build)
-        shutil.rmtree(build / "finn_codegen")  # copied into rtl/; its absolute paths die with the move
-        front.write(build)
-        write_json(finn_dir / "build_steps.json", {"steps": seconds, "vendor": vendor_note()})
-        write_json(finn_dir / "parameters_vs_int_model.json", comparison)
-        write_json(finn_dir / "build_config.json", _vendor_config(opts))
-        summary = {
-            "stage": "compile",
-            "backend": "finn",
-            "finn_version": FINN_VERSION,
-            **front.summary_fields(),
-            "finn_parameters_vs_int_model": comparison,
-            "rtl": rtl,
-            "vendor_steps": vendor_note(),
-            "options": {"target_fps": opts.target_fps, "folding": str(opts.folding_file) if opts.folding_file else None,
-                        "mem_mode": opts.mem_mode, "clock_ns": opts.clock_ns, "part": opts.part},
+        ours = {
+            "step_qapflow_integer_input": lambda m, c: m.transform(IntegerInput(im.input)),
+            "step_qapflow_multithreshold_counts": lambda m, c: m.transform(AbsorbReluIntoMultiThreshold()).transform(
+                MultiThresholdCounts()),
+            "step_qapflow_integer_partition": lambda m, c: m.transform(IntegerPartition()),
+            "step_qapflow_int_model_parameters": int_model_parameters,
+            "step_qapflow_check_rtl": lambda m, c: _specialized(_set_mem_mode(m, opts.mem_mode), model_path),
         }
+        model, rtl = _run_steps(build, front, STEPS, ours, comparison, opts, model_path, "model")
+        summary = _summary(front, comparison, rtl, opts)
         write_json(build / PROJECT_MANIFEST, summary)
     say(vendor_note())
     return summary
+
+
+def _run_steps(build: Path, front, steps: list[str], ours: dict, comparison: list[dict], opts: FinnOptions,
+               model_path, what: str) -> tuple[ModelWrapper, list]:
+    """FINN's builder steps and qapflow's (`ours`, by name) over the front end's model, for dense
+    chains and integer graphs alike: each step's model kept, its time and the vendor config
+    written; FINN's own failures named as not building this `what`. The final model and its RTL."""
+    finn_dir = build / FINN_DIR
+    models = finn_dir / "intermediate_models"
+    models.mkdir(parents=True)
+    with finn_session(build / "finn_codegen") as S:
+        cfg = _finn_config(opts, finn_dir)
+        model, seconds = ModelWrapper(front.model.model), {}
+        for i, name in enumerate(steps):
+            start = time.perf_counter()
+            try:
+                model = (ours.get(name) or getattr(S, name))(model, cfg)
+            except QapflowError:
+                raise
+            except Exception as exc:  # FINN's own refusals are plain assertions and FINNUserErrors
+                raise QapflowError(f"{model_path}: FINN's {name} cannot build this {what}: "
+                                   f"{type(exc).__name__}: {exc}") from exc
+            seconds[name] = round(time.perf_counter() - start, 3)
+            model.save(str(models / f"{i:02d}_{name}.onnx"))
+        model.save(str(models / "hardware.onnx"))
+        rtl = collect_rtl(model, build)
+    shutil.rmtree(build / "finn_codegen")  # copied into rtl/; its absolute paths die with the move
+    front.write(build)
+    write_json(finn_dir / "build_steps.json", {"steps": seconds, "vendor": vendor_note()})
+    write_json(finn_dir / "parameters_vs_int_model.json", comparison)
+    write_json(finn_dir / "build_config.json", _vendor_config(opts))
+    return model, rtl
+
+
+def _summary(front, comparison: list[dict], rtl, opts: FinnOptions, **extra) -> dict:
+    """The project manifest of a FINN compile; `extra` (an integer graph's layers and ports) goes
+    after the parameter comparison, where the manifest has always had it."""
+    return {
+        "stage": "compile",
+        "backend": "finn",
+        "finn_version": FINN_VERSION,
+        **front.summary_fields(),
+        "finn_parameters_vs_int_model": comparison,
+        **extra,
+        "rtl": rtl,
+        "vendor_steps": vendor_note(),
+        "options": {"target_fps": opts.target_fps, "folding": str(opts.folding_file) if opts.folding_file else None,
+                    "mem_mode": opts.mem_mode, "clock_ns": opts.clock_ns, "part": opts.part},
+    }
 
 
 def _vendor_config(opts: FinnOptions) -> dict:

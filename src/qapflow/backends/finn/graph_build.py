@@ -12,14 +12,11 @@ numbering, which sim/finn_sim.py applies.
 
 from __future__ import annotations
 
-import shutil
-import time
 from pathlib import Path
 
 from qonnx.core.modelwrapper import ModelWrapper
 
-from qapflow.backends.finn.hdl import collect_rtl
-from qapflow.backends.finn.runtime import FINN_VERSION, finn_session, vendor_note
+from qapflow.backends.finn.runtime import vendor_note
 from qapflow.backends.finn.transforms.graph_integer_input import GraphIntegerInput
 from qapflow.backends.finn.transforms.graph_partition import GraphPartition
 from qapflow.backends.finn.transforms.int_graph_parameters import (BUILT_BY_OTHERS, IntGraphParameters, check_graph,
@@ -97,65 +94,31 @@ def check_pools(graph, model: ModelWrapper, model_path) -> None:
 
 
 def compile_finn_graph(front, model_path: Path, out: Path, opts) -> dict:
-    from qapflow.backends.finn.build import FINN_DIR, _finn_config, _set_mem_mode, _specialized, _vendor_config
+    from qapflow.backends.finn.build import _run_steps, _set_mem_mode, _specialized, _summary
 
     graph = front.im.graph
     check_graph(graph, model_path)
     check_pools(graph, front.model, model_path)
     plan = layer_plan(graph)
     with build_into(out) as build:
-        finn_dir = build / FINN_DIR
-        models = finn_dir / "intermediate_models"
-        models.mkdir(parents=True)
-        with finn_session(build / "finn_codegen") as S:
-            cfg = _finn_config(opts, finn_dir)
-            comparison: list[dict] = []
+        comparison: list[dict] = []
 
-            def int_graph_parameters(m, c):
-                comparison.extend(compare_graph_parameters(m, plan))  # FINN's own numbers, before ours
-                return m.transform(IntGraphParameters(graph, plan))
+        def int_graph_parameters(m, c):
+            comparison.extend(compare_graph_parameters(m, plan))  # FINN's own numbers, before ours
+            return m.transform(IntGraphParameters(graph, plan))
 
-            ours = {
-                "step_qapflow_graph_integer_input": lambda m, c: m.transform(GraphIntegerInput(graph)),
-                "step_qapflow_1d_as_2d": lambda m, c: one_d_as_two_d(m, graph),
-                "step_qapflow_graph_partition": lambda m, c: m.transform(GraphPartition()),
-                "step_qapflow_int_graph_parameters": int_graph_parameters,
-                "step_qapflow_check_rtl": lambda m, c: _specialized(_set_mem_mode(m, opts.mem_mode), model_path),
-                "step_qapflow_own_rtl_layers": lambda m, c: own_rtl_layers(m, build / "finn_codegen"),
-            }
-            model, seconds = ModelWrapper(front.model.model), {}
-            for i, name in enumerate(STEPS):
-                start = time.perf_counter()
-                try:
-                    model = (ours.get(name) or getattr(S, name))(model, cfg)
-                except QapflowError:
-                    raise
-                except Exception as exc:  # FINN's own refusals are plain assertions and FINNUserErrors
-                    raise QapflowError(f"{model_path}: FINN's {name} cannot build this integer graph: "
-                                       f"{type(exc).__name__}: {exc}") from exc
-                seconds[name] = round(time.perf_counter() - start, 3)
-                model.save(str(models / f"{i:02d}_{name}.onnx"))
-            model.save(str(models / "hardware.onnx"))
-            rtl = collect_rtl(model, build)
-        shutil.rmtree(build / "finn_codegen")
-        front.write(build)
-        write_json(finn_dir / "build_steps.json", {"steps": seconds, "vendor": vendor_note()})
-        write_json(finn_dir / "parameters_vs_int_model.json", comparison)
-        write_json(finn_dir / "build_config.json", _vendor_config(opts))
-        summary = {
-            "stage": "compile",
-            "backend": "finn",
-            "finn_version": FINN_VERSION,
-            **front.summary_fields(),
-            "finn_parameters_vs_int_model": comparison,
-            "finn_layers": [f"{n.name} ({n.op_type})" for n in model.graph.node],
-            "ports": ports(graph),
-            "output_bias": [int(v) for v in plan[-1]["bias"]] if plan[-1]["requant"] is None else None,
-            "rtl": rtl,
-            "vendor_steps": vendor_note(),
-            "options": {"target_fps": opts.target_fps, "folding": str(opts.folding_file) if opts.folding_file else None,
-                        "mem_mode": opts.mem_mode, "clock_ns": opts.clock_ns, "part": opts.part},
+        ours = {
+            "step_qapflow_graph_integer_input": lambda m, c: m.transform(GraphIntegerInput(graph)),
+            "step_qapflow_1d_as_2d": lambda m, c: one_d_as_two_d(m, graph),
+            "step_qapflow_graph_partition": lambda m, c: m.transform(GraphPartition()),
+            "step_qapflow_int_graph_parameters": int_graph_parameters,
+            "step_qapflow_check_rtl": lambda m, c: _specialized(_set_mem_mode(m, opts.mem_mode), model_path),
+            "step_qapflow_own_rtl_layers": lambda m, c: own_rtl_layers(m, build / "finn_codegen"),
         }
+        model, rtl = _run_steps(build, front, STEPS, ours, comparison, opts, model_path, "integer graph")
+        summary = _summary(front, comparison, rtl, opts,
+                           finn_layers=[f"{n.name} ({n.op_type})" for n in model.graph.node], ports=ports(graph),
+                           output_bias=[int(v) for v in plan[-1]["bias"]] if plan[-1]["requant"] is None else None)
         if plan[-1]["requant"] is None and graph.ops[-1] is not plan[-1]["op"]:
             raise QapflowError(f"{model_path}: the graph ends in {graph.ops[-1].name} ({graph.ops[-1].kind}) after "
                                "its last unrequantized layer")

@@ -9,13 +9,12 @@ qonnx's Change3DTo4DTensors, since FINN lowers and streams 2D convolutions only.
 from __future__ import annotations
 
 import numpy as np
-from onnx import TensorProto, helper
 from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.transformation.base import Transformation
 from qonnx.transformation.general import RemoveUnusedTensors
 from qonnx.transformation.infer_shapes import InferShapes
 
-from qapflow.backends.finn.transforms.integer_input import INPUT_NAME, integer_datatype
+from qapflow.backends.finn.transforms.integer_input import INPUT_NAME, integer_datatype, integer_graph_input
 from qapflow.common.errors import QapflowError
 from qapflow.intmodel.graph import IntGraph
 
@@ -46,15 +45,7 @@ class GraphIntegerInput(Transformation):
         if np.any(np.asarray(grid.offset) != 0):
             raise QapflowError(f"{self.graph.input}: the input quantizer has a zero point (offset {grid.offset}); "
                                "FINN's layers sum the integers as they are: the hls4ml and rtl backends build it")
-        head = _head_nodes(model, self.graph.input)
-        for node in head:
-            model.graph.node.remove(node)
-        del model.graph.input[:]
-        model.graph.input.append(helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT, [1, *t.shape]))
-        model.set_tensor_datatype(INPUT_NAME, integer_datatype(grid.spec))
-        scale = f"{INPUT_NAME}_scale"
-        model.set_initializer(scale, np.array(float(grid.scale) * grid.mult, np.float32))
-        model.graph.node.insert(0, helper.make_node("Mul", [INPUT_NAME, scale], [self.graph.input],
-                                                    name="qapflow_input_scale"))
+        integer_graph_input(model, _head_nodes(model, self.graph.input), [1, *t.shape], integer_datatype(grid.spec),
+                            float(grid.scale) * grid.mult, self.graph.input)
         model = model.transform(RemoveUnusedTensors()).transform(InferShapes())
         return model, False

@@ -9,15 +9,13 @@ between the hardware layers is named.
 
 from __future__ import annotations
 
-from onnx import TensorProto, helper
 from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.transformation.base import Transformation
-from qonnx.transformation.general import RemoveUnusedTensors
 
 from qapflow.backends.finn.transforms.int_graph_parameters import BUILT_BY_OTHERS, WIRING_LAYERS
+from qapflow.backends.finn.transforms.integer_partition import HW_DOMAIN, keep_nodes
 from qapflow.common.errors import QapflowError
 
-HW_DOMAIN = "finn.custom_op.fpgadataflow"
 LAYERS = ("MVAU", "Thresholding", "GlobalAccPool") + WIRING_LAYERS
 
 
@@ -56,19 +54,6 @@ class GraphPartition(Transformation):
             if not node.op_type.startswith(LAYERS):
                 raise QapflowError(f"FINN left {node.name} ({node.op_type}) between its hardware layers; qapflow's "
                                    f"FINN path takes convolutions, dense layers and requantizations: {BUILT_BY_OTHERS}")
-        new_in, new_out = nodes[first].input[0], nodes[last].output[0]
         if first == 0 and last == len(nodes) - 1:
             return model, False
-        in_shape, out_shape = model.get_tensor_shape(new_in), model.get_tensor_shape(new_out)
-        in_type, out_type = model.get_tensor_datatype(new_in), model.get_tensor_datatype(new_out)
-        for node in nodes[:first] + nodes[last + 1 :]:
-            model.graph.node.remove(node)
-        for vi in [v for v in model.graph.value_info if v.name in (new_in, new_out)]:
-            model.graph.value_info.remove(vi)
-        del model.graph.input[:]
-        del model.graph.output[:]
-        model.graph.input.append(helper.make_tensor_value_info(new_in, TensorProto.FLOAT, in_shape))
-        model.graph.output.append(helper.make_tensor_value_info(new_out, TensorProto.FLOAT, out_shape))
-        model.set_tensor_datatype(new_in, in_type)
-        model.set_tensor_datatype(new_out, out_type)
-        return model.transform(RemoveUnusedTensors()), False
+        return keep_nodes(model, nodes, first, last), False

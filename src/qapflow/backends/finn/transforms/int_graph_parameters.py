@@ -19,8 +19,8 @@ from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.custom_op.registry import getCustomOp
 from qonnx.transformation.base import Transformation
 
-from qapflow.backends.finn.transforms.int_model_parameters import (FLOAT32_EXACT, accumulator_type, int_type,
-                                                                   rtl_mvu_weight_type)
+from qapflow.backends.finn.transforms.int_model_parameters import (accumulator_type, int_type, rtl_mvu_weight_type,
+                                                                   write_thresholds)
 from qapflow.common.errors import QapflowError
 from qapflow.intmodel.graph import IntGraph
 
@@ -246,17 +246,4 @@ class IntGraphParameters(Transformation):
         """Write the entry's thresholds into its Thresholding; the type after it."""
         if thr is None:
             return acc
-        t = e["thresholds"]
-        if np.abs(t).max() >= FLOAT32_EXACT:
-            raise QapflowError(f"{thr.name}: thresholds up to {np.abs(t).max()} do not fit FINN's float32 "
-                               "threshold tensors exactly (at most 2**24)")
-        model.set_initializer(thr.input[1], t.astype(np.float32))
-        t_type = int_type(min(t.min(), 0), max(t.max(), 0))
-        model.set_tensor_datatype(thr.input[1], t_type)
-        out = int_type(e["out_lo"], e["out_hi"])
-        tinst = getCustomOp(thr)
-        _set_types(tinst, inputDataType=acc, weightDataType=t_type, outputDataType=out)
-        tinst.set_nodeattr("numSteps", int(t.shape[1]))
-        tinst.set_nodeattr("ActVal", int(e["out_lo"]))
-        model.set_tensor_datatype(thr.output[0], out)
-        return out
+        return write_thresholds(model, thr, e["thresholds"], acc, e["out_lo"], e["out_hi"])

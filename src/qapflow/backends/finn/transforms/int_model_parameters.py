@@ -119,6 +119,27 @@ def compare_parameters(model: ModelWrapper, im: IntModel) -> list[dict]:
     return report
 
 
+def write_thresholds(model: ModelWrapper, thr, t: np.ndarray, in_type: DataType, out_lo: int, out_hi: int,
+                     hint: str = "") -> DataType:
+    """Write thresholds `t` into FINN's Thresholding `thr` (input type `in_type`, outputs out_lo..out_hi);
+    the type after it. Dense chains and integer graphs share it; `hint` ends the too-wide error."""
+    if np.abs(t).max() >= FLOAT32_EXACT:
+        raise QapflowError(f"{thr.name}: thresholds up to {np.abs(t).max()} do not fit FINN's float32 "
+                           f"threshold tensors exactly (at most 2**24){hint}")
+    model.set_initializer(thr.input[1], t.astype(np.float32))
+    t_type = int_type(min(t.min(), 0), max(t.max(), 0))
+    model.set_tensor_datatype(thr.input[1], t_type)
+    out_type = int_type(out_lo, out_hi)
+    inst = getCustomOp(thr)
+    inst.set_nodeattr("inputDataType", in_type.name)
+    inst.set_nodeattr("weightDataType", t_type.name)
+    inst.set_nodeattr("outputDataType", out_type.name)
+    inst.set_nodeattr("numSteps", int(t.shape[1]))
+    inst.set_nodeattr("ActVal", int(out_lo))
+    model.set_tensor_datatype(thr.output[0], out_type)
+    return out_type
+
+
 def rtl_mvu_weight_type(weight: np.ndarray) -> DataType:
     """The weights' type as FINN's RTL MVU takes them: signed, at least 4 bits, narrow range (its
     minimum never used, which DSP48E1 parts need). FINN's SpecializeLayers picks the HLS MVU for
@@ -158,19 +179,7 @@ class IntModelParameters(Transformation):
             if thr is None:
                 continue
             t = threshold_matrix(layer, *ranges[k])
-            if np.abs(t).max() >= FLOAT32_EXACT:
-                raise QapflowError(f"{thr.name}: thresholds up to {np.abs(t).max()} do not fit FINN's float32 "
-                                   "threshold tensors exactly (at most 2**24); use narrower inputs or weights")
-            model.set_initializer(thr.input[1], t.astype(np.float32))
-            t_type = int_type(min(t.min(), 0), max(t.max(), 0))
-            model.set_tensor_datatype(thr.input[1], t_type)
-            out_type = int_type(layer.act.lo, layer.act.hi)
-            tinst = getCustomOp(thr)
-            tinst.set_nodeattr("inputDataType", acc_type.name)
-            tinst.set_nodeattr("weightDataType", t_type.name)
-            tinst.set_nodeattr("outputDataType", out_type.name)
-            tinst.set_nodeattr("numSteps", int(t.shape[1]))
-            tinst.set_nodeattr("ActVal", int(layer.act.lo))
-            model.set_tensor_datatype(thr.output[0], out_type)
+            out_type = write_thresholds(model, thr, t, acc_type, layer.act.lo, layer.act.hi,
+                                        "; use narrower inputs or weights")
             in_type = out_type
         return model, False

@@ -19,6 +19,25 @@ HW_DOMAIN = "finn.custom_op.fpgadataflow"
 INTEGER_OPS = ("MVAU", "Thresholding")
 
 
+def keep_nodes(model: ModelWrapper, nodes: list, first: int, last: int) -> ModelWrapper:
+    """The graph cut to nodes[first..last], its new input and output keeping their shapes and
+    datatypes (IntegerPartition and GraphPartition cut the same way)."""
+    new_in, new_out = nodes[first].input[0], nodes[last].output[0]
+    in_shape, out_shape = model.get_tensor_shape(new_in), model.get_tensor_shape(new_out)
+    in_type, out_type = model.get_tensor_datatype(new_in), model.get_tensor_datatype(new_out)
+    for node in nodes[:first] + nodes[last + 1 :]:
+        model.graph.node.remove(node)
+    for vi in [v for v in model.graph.value_info if v.name in (new_in, new_out)]:
+        model.graph.value_info.remove(vi)
+    del model.graph.input[:]
+    del model.graph.output[:]
+    model.graph.input.append(helper.make_tensor_value_info(new_in, TensorProto.FLOAT, in_shape))
+    model.graph.output.append(helper.make_tensor_value_info(new_out, TensorProto.FLOAT, out_shape))
+    model.set_tensor_datatype(new_in, in_type)
+    model.set_tensor_datatype(new_out, out_type)
+    return model.transform(RemoveUnusedTensors())
+
+
 class IntegerPartition(Transformation):
     def apply(self, model: ModelWrapper):
         nodes = list(model.graph.node)
@@ -32,17 +51,4 @@ class IntegerPartition(Transformation):
             if not node.domain.startswith(HW_DOMAIN):
                 raise QapflowError(f"FINN left {node.name} ({node.op_type}) between its hardware layers; "
                                    "qapflow's FINN path takes dense layers with thresholds")
-        new_in, new_out = nodes[first].input[0], nodes[last].output[0]
-        in_shape, out_shape = model.get_tensor_shape(new_in), model.get_tensor_shape(new_out)
-        in_type, out_type = model.get_tensor_datatype(new_in), model.get_tensor_datatype(new_out)
-        for node in nodes[:first] + nodes[last + 1 :]:
-            model.graph.node.remove(node)
-        for vi in [v for v in model.graph.value_info if v.name in (new_in, new_out)]:
-            model.graph.value_info.remove(vi)
-        del model.graph.input[:]
-        del model.graph.output[:]
-        model.graph.input.append(helper.make_tensor_value_info(new_in, TensorProto.FLOAT, in_shape))
-        model.graph.output.append(helper.make_tensor_value_info(new_out, TensorProto.FLOAT, out_shape))
-        model.set_tensor_datatype(new_in, in_type)
-        model.set_tensor_datatype(new_out, out_type)
-        return model.transform(RemoveUnusedTensors()), False
+        return keep_nodes(model, nodes, first, last), False
