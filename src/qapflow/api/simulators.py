@@ -109,8 +109,9 @@ class FinnRtl:
     def build(self) -> dict:
         # finn_sim builds its cached binary on first run; a one-sample run builds (or reuses) it
         from qapflow.sim.finn_sim import rtl_simulation
+        from qapflow.sim.hls_ports import port_sizes
 
-        n_in = self.summary["ports"]["n_in"] if self.summary.get("ports") else self.summary["layer_widths"][0][1]
+        n_in = port_sizes(self.summary)[0]
         _, timing = rtl_simulation(self.prj, self.summary, np.zeros((1, n_in), np.int64))
         return {"build_seconds": timing["build_seconds"], "rebuilt": not timing["binary_reused"],
                 "reused": timing["binary_reused"], "reused_from": "project or shared cache"

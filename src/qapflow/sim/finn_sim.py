@@ -24,6 +24,7 @@ from qapflow.backends.templates import render
 from qapflow.common.errors import QapflowError
 from qapflow.common.tools import run_tool
 from qapflow.intmodel.graph_model import GraphModel
+from qapflow.sim import hls_ports as ports
 from qapflow.sim.finn_stream import pack_words, unpack_words
 from qapflow.sim.compare import mismatch_report
 from qapflow.sim.report import finish_report, load_int_model
@@ -62,27 +63,19 @@ def hardware_to_model(im, out: np.ndarray) -> np.ndarray:
 
 def to_ports(summary: dict, x_int: np.ndarray) -> np.ndarray:
     """An integer graph's input integers (flat, channels first) in the order FINN's input stream
-    takes them: the manifest's `ports` (channels last), as sim/hls_ports.py applies it for hls4ml."""
-    ports = summary.get("ports")
-    x = np.asarray(x_int, np.int64)
-    return x if ports is None else np.ascontiguousarray(x[:, np.asarray(ports["input_order"], np.int64)])
+    takes them: the manifest's `ports` (channels last), applied as for hls4ml (sim/hls_ports.py)."""
+    return ports.to_ports(x_int, ports.port_orders(summary)[0])
 
 
 def from_ports(summary: dict, out: np.ndarray) -> np.ndarray:
     """FINN's output stream back in the IntGraph's flat channels-first order, with the last
     layer's integer bias where no requantization took it (FINN's MVAU adds none)."""
-    ports = summary.get("ports")
+    order = ports.port_orders(summary)[1]
     out = np.asarray(out, np.int64)
-    if ports is None:
-        return out
-    order = np.asarray(ports["output_order"], np.int64)
-    if summary.get("output_bias") is not None:  # per output channel of the channels-first tensor
+    if order is not None and summary.get("output_bias") is not None:  # per output channel, channels first
         bias = np.asarray(summary["output_bias"], np.int64)
-        per_channel = len(order) // len(bias)
-        out = out + np.repeat(bias, per_channel)[order]
-    back = np.empty_like(out)
-    back[:, order] = out
-    return back
+        out = out + np.repeat(bias, len(order) // len(bias))[order]
+    return ports.from_ports(out, order)
 
 
 def python_mode(prj: Path, x_int: np.ndarray, model_file: str = HARDWARE_MODEL) -> np.ndarray:

@@ -15,6 +15,39 @@ from pathlib import Path
 import numpy as np
 
 
+def port_sizes(summary: dict) -> tuple[int, int]:
+    """Input and output integers per sample of any project: an integer graph's `ports`, else the
+    dense chain's layer widths."""
+    ports = summary.get("ports")
+    if ports:
+        return ports["n_in"], ports["n_out"]
+    return summary["layer_widths"][0][1], summary["layer_widths"][-1][0]
+
+
+def to_ports(x_int: np.ndarray, input_order: np.ndarray | None) -> np.ndarray:
+    """Input integers (flat, the integer model's order) in the order of the input port."""
+    x = np.asarray(x_int, np.int64)
+    return x if input_order is None else np.ascontiguousarray(x[:, input_order])
+
+
+def from_ports(out: np.ndarray, output_order: np.ndarray | None) -> np.ndarray:
+    """The output port's integers back in the integer model's flat order."""
+    out = np.asarray(out, np.int64)
+    if output_order is None:
+        return out
+    back = np.empty_like(out)
+    back[:, output_order] = out
+    return back
+
+
+def port_orders(summary: dict) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The manifest's port orders (integer graphs; FINN's and hls4ml's projects alike), or None."""
+    ports = summary.get("ports")
+    if not ports:
+        return None, None
+    return np.asarray(ports["input_order"], np.int64), np.asarray(ports["output_order"], np.int64)
+
+
 def io_types(prj: Path, project: str) -> tuple[str, str]:
     """The top function's input and output types (the packed type of a stream)."""
     header = (Path(prj) / "firmware" / f"{project}.h").read_text()
@@ -43,11 +76,7 @@ class HlsPorts:
     def of(cls, prj: Path, summary: dict) -> "HlsPorts":
         input_t, output_t = io_types(prj, summary["project_name"])
         stream = summary.get("options", {}).get("io") == "stream"
-        ports = summary.get("ports")
-        if ports:
-            return cls(input_t, output_t, ports["n_in"], ports["n_out"], stream,
-                       np.asarray(ports["input_order"], np.int64), np.asarray(ports["output_order"], np.int64))
-        return cls(input_t, output_t, summary["layer_widths"][0][1], summary["layer_widths"][-1][0], stream)
+        return cls(input_t, output_t, *port_sizes(summary), stream, *port_orders(summary))
 
     def template_fields(self, top: str) -> dict:
         """The C++ the harness templates take: element types of the flat arrays, and the call."""
@@ -71,13 +100,7 @@ class HlsPorts:
         return {"input_elem": f"{i_t}::value_type", "output_elem": f"{o_t}::value_type", "call": call}
 
     def to_ports(self, x_int: np.ndarray) -> np.ndarray:
-        x = np.asarray(x_int, np.int64)
-        return x if self.input_order is None else np.ascontiguousarray(x[:, self.input_order])
+        return to_ports(x_int, self.input_order)
 
     def from_ports(self, out: np.ndarray) -> np.ndarray:
-        out = np.asarray(out, np.int64)
-        if self.output_order is None:
-            return out
-        back = np.empty_like(out)
-        back[:, self.output_order] = out
-        return back
+        return from_ports(out, self.output_order)
