@@ -1,13 +1,16 @@
-"""`qapflow compile --backend finn` of an integer graph (convolutions, a flatten, dense layers).
+"""`qapflow compile --backend finn` of an integer graph (convolutions, pools, a flatten, dense layers).
 
 FINN's own builder steps lower every Conv (LowerConvsToMatMul, then FMPadding,
 ConvolutionInputGenerator and MVAU, all RTL after specialization), make the requantizations
-Thresholding layers and move the data channels last; qapflow's steps give FINN an integer input,
-cut FINN's graph to its hardware layers and write the IntGraph's integers into them
-(transforms/int_graph_parameters.py: FINN gives the architecture, the IntGraph every number).
-What FINN has only in HLS (pooling, branches) is refused by node before FINN runs. The ports are
-channels last; `ports` in the manifest gives their order in the IntGraph's channels-first
-numbering, which sim/finn_sim.py applies.
+Thresholding layers, a max pool a depthwise sliding window and a Pool, a global average pool a
+GlobalAccPool, and move the data channels last; qapflow's steps give FINN an integer input, make
+every mean over the spatial axes a GlobalAveragePool and a 1D graph 2D, cut FINN's graph to its
+hardware layers and write the IntGraph's integers into them (transforms/int_graph_parameters.py:
+FINN gives the architecture, the IntGraph every number). The Pool and GlobalAccPool FINN has in
+HLS only are qapflow's RTL (hdl.OWN_LAYERS); what else FINN has only in HLS (windowed average
+pools, branches) is refused by node before FINN runs. The ports are channels last; `ports` in
+the manifest gives their order in the IntGraph's channels-first numbering, which
+sim/finn_sim.py applies.
 """
 
 from __future__ import annotations
@@ -17,17 +20,20 @@ from pathlib import Path
 from qonnx.core.modelwrapper import ModelWrapper
 
 from qapflow.backends.finn.runtime import vendor_note
+from qapflow.backends.finn.transforms.global_average_pool import GlobalAveragePools
 from qapflow.backends.finn.transforms.graph_integer_input import GraphIntegerInput
 from qapflow.backends.finn.transforms.graph_partition import GraphPartition
-from qapflow.backends.finn.transforms.int_graph_parameters import (BUILT_BY_OTHERS, IntGraphParameters, check_graph,
+from qapflow.backends.finn.transforms.int_graph_parameters import (IntGraphParameters, check_graph,
                                                                    compare_graph_parameters, layer_plan,
                                                                    stream_orders)
+from qapflow.backends.finn.transforms.one_d_as_two_d import OneDAsTwoD
 from qapflow.backends.project import PROJECT_MANIFEST, build_into
 from qapflow.common.atomic import write_json
 from qapflow.common.console import say
 from qapflow.common.errors import QapflowError
 
-STEPS = ["step_qapflow_graph_integer_input", "step_qonnx_to_finn", "step_tidy_up", "step_qapflow_1d_as_2d",
+STEPS = ["step_qapflow_graph_integer_input", "step_qonnx_to_finn", "step_tidy_up",
+         "step_qapflow_global_average_pools", "step_qapflow_1d_as_2d",
          "step_streamline",
          "step_convert_to_hw", "step_qapflow_graph_partition", "step_qapflow_int_graph_parameters",
          "step_specialize_layers", "step_qapflow_check_rtl", "step_target_fps_parallelization",
@@ -41,21 +47,6 @@ def ports(graph) -> dict:
     orders = stream_orders(graph)
     return {"n_in": int(len(orders[graph.input])), "n_out": int(len(orders[graph.output])),
             "input_order": orders[graph.input].tolist(), "output_order": orders[graph.output].tolist()}
-
-
-def one_d_as_two_d(model: ModelWrapper, graph) -> ModelWrapper:
-    """FINN lowers and streams 2D convolutions: a 1D graph [N, C, L] becomes [N, C, L, 1] by
-    qonnx's Change3DTo4DTensors (kernels [k, 1]); it leaves a graph with other ops unchanged."""
-    from qonnx.transformation.change_3d_tensors_to_4d import Change3DTo4DTensors
-
-    if len(graph.tensors[graph.input].shape) != 2:
-        return model
-    model = model.transform(Change3DTo4DTensors())
-    shape = model.get_tensor_shape(model.graph.input[0].name)
-    if len(shape) != 4:
-        raise QapflowError(f"qonnx's Change3DTo4DTensors left the 1D graph's input {shape}: nodes "
-                           f"{sorted({n.op_type for n in model.graph.node})}")
-    return model
 
 
 def own_rtl_layers(model: ModelWrapper, codegen: Path) -> ModelWrapper:
@@ -78,27 +69,11 @@ def own_rtl_layers(model: ModelWrapper, codegen: Path) -> ModelWrapper:
     return model
 
 
-def check_pools(graph, model: ModelWrapper, model_path) -> None:
-    """The global pools FINN converts (InferGlobalAccPoolLayer): a 2D GlobalAveragePool; its
-    ReduceMean conversion fails inside FINN and qonnx's Change3DTo4DTensors leaves a 1D graph with
-    a GlobalAveragePool 1D, so both are refused by node here."""
-    types = {n.name: n.op_type for n in model.graph.node}
-    for op in graph.ops:
-        if op.kind != "sumpool":
-            continue
-        kind = types.get(op.name, "?")
-        if kind != "GlobalAveragePool" or len(graph.tensors[graph.input].shape) != 3:
-            raise QapflowError(f"{model_path}: {op.name} (sumpool, from {kind} on a "
-                               f"{len(graph.tensors[graph.input].shape) - 1}D input): qapflow's FINN path takes a "
-                               f"2D GlobalAveragePool only; {BUILT_BY_OTHERS}")
-
-
 def compile_finn_graph(front, model_path: Path, out: Path, opts) -> dict:
     from qapflow.backends.finn.build import _run_steps, _set_mem_mode, _specialized, _summary
 
     graph = front.im.graph
     check_graph(graph, model_path)
-    check_pools(graph, front.model, model_path)
     plan = layer_plan(graph)
     with build_into(out) as build:
         comparison: list[dict] = []
@@ -109,7 +84,8 @@ def compile_finn_graph(front, model_path: Path, out: Path, opts) -> dict:
 
         ours = {
             "step_qapflow_graph_integer_input": lambda m, c: m.transform(GraphIntegerInput(graph)),
-            "step_qapflow_1d_as_2d": lambda m, c: one_d_as_two_d(m, graph),
+            "step_qapflow_global_average_pools": lambda m, c: m.transform(GlobalAveragePools()),
+            "step_qapflow_1d_as_2d": lambda m, c: m.transform(OneDAsTwoD()),
             "step_qapflow_graph_partition": lambda m, c: m.transform(GraphPartition()),
             "step_qapflow_int_graph_parameters": int_graph_parameters,
             "step_qapflow_check_rtl": lambda m, c: _specialized(_set_mem_mode(m, opts.mem_mode), model_path),

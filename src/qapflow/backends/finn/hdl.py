@@ -71,22 +71,39 @@ def _copy_rtllib(rel: str, rtl: Path) -> Path:
 
 
 OWN_RTL = Path(__file__).parent / "rtl"
-# FINN layers that exist only in HLS, built here by qapflow's own RTL (backends/finn/rtl/)
-OWN_LAYERS = {"GlobalAccPool_hls": "qapflow_global_acc_pool"}
+
+
+def _acc_pool_parameters(node, inst) -> dict:
+    folded = inst.get_folded_input_shape(0)
+    return {"PIXELS": int(np.prod(inst.get_normal_input_shape(0)[1:-1])), "FOLDS": int(folded[-2]),
+            "PE": int(folded[-1]), "IN_BITS": inst.get_input_datatype(0).bitwidth(),
+            "OUT_BITS": inst.get_output_datatype(0).bitwidth(), "SIGNED": int(inst.get_input_datatype(0).signed())}
+
+
+def _max_pool_parameters(node, inst) -> dict:
+    """FINN's Pool after a depthwise sliding window: words (C / PE, K, PE) per output pixel."""
+    if inst.get_nodeattr("Function") != "MaxPool":
+        raise QapflowError(f"{node.name} ({node.op_type}): Function {inst.get_nodeattr('Function')}; qapflow's RTL "
+                           "pool (rtl/qapflow_max_pool.v) takes MaxPool only")
+    return {"KERNEL": int(np.prod(inst.get_nodeattr("KernelSize"))), "PE": int(inst.get_nodeattr("PE")),
+            "BITS": inst.get_input_datatype(0).bitwidth(), "SIGNED": int(inst.get_input_datatype(0).signed())}
+
+
+# FINN layers that exist only in HLS, built here by qapflow's own RTL (backends/finn/rtl/): the
+# module and its parameters from the node
+OWN_LAYERS = {"GlobalAccPool_hls": ("qapflow_global_acc_pool", _acc_pool_parameters),
+              "Pool_hls": ("qapflow_max_pool", _max_pool_parameters)}
 
 
 def _own_layer(node, inst, rtl: Path) -> list[Path]:
     """A wrapper named as FINN names the node, around qapflow's module for the layer, with the
     node's own shapes and types as parameters."""
-    module = OWN_LAYERS[node.op_type]
+    module, parameters = OWN_LAYERS[node.op_type]
     lib = rtl / f"{module}.v"
     if not lib.exists():
         shutil.copy2(OWN_RTL / f"{module}.v", lib)
-    folded = inst.get_folded_input_shape(0)
-    params = {"PIXELS": int(np.prod(inst.get_normal_input_shape(0)[1:-1])),
-              "FOLDS": int(folded[-2]), "PE": int(folded[-1]), "IN_BITS": inst.get_input_datatype(0).bitwidth(),
-              "OUT_BITS": inst.get_output_datatype(0).bitwidth(), "SIGNED": int(inst.get_input_datatype(0).signed()),
-              "IN_W": inst.get_instream_width_padded(0), "OUT_W": inst.get_outstream_width_padded(0)}
+    params = {**parameters(node, inst), "IN_W": inst.get_instream_width_padded(0),
+              "OUT_W": inst.get_outstream_width_padded(0)}
     p = params
     wrapper = rtl / f"{node.name}.v"
     wrapper.write_text(

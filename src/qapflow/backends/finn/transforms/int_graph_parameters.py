@@ -9,7 +9,9 @@ then writes the IntGraph's integers into them (as IntModelParameters does for de
   fall (sign -1) has its weight row negated, so FINN's rising thresholds see sign * sum.
 - Thresholding: base + #(a' >= T) of the IntGraph (shift requantizations written as the
   thresholds of their own monotone map), the integer bias folded in (FINN's MVAU adds none).
-The wiring layers' types follow the integers they carry.
+- GlobalAccPool (a global mean over the spatial axes): the sum, the divisor in the thresholds after it.
+The wiring layers' types follow the integers they carry: padding, sliding windows and a max
+pool's Pool (it picks integers, so its input type is its output type).
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ REQUANT = ("shift", "thresholds")
 WIRING = ("reshape",)
 POOLED = LINEAR + ("sumpool",)  # what FINN's MVAU or GlobalAccPool (qapflow's RTL) computes
 PRODUCERS = ("MVAU", "GlobalAccPool")
-WIRING_LAYERS = ("FMPadding", "ConvolutionInputGenerator", "StreamingFIFO", "StreamingDataWidthConverter")
+# layers passing their input type through (a max pool picks integers: FINN's Pool, qapflow's RTL)
+WIRING_LAYERS = ("FMPadding", "ConvolutionInputGenerator", "StreamingFIFO", "StreamingDataWidthConverter", "Pool")
 BUILT_BY_OTHERS = "the hls4ml and rtl backends build every IntGraph op"
 
 
@@ -40,16 +43,47 @@ def channels_last(shape) -> np.ndarray:
     return np.moveaxis(idx, 0, -1).reshape(-1) if len(shape) > 1 else idx.reshape(-1)
 
 
+def is_global_pool(graph: IntGraph, op) -> bool:
+    """A sum of identity units over every spatial position, keeping the axes (GlobalAveragePool,
+    ReduceMean over the spatial axes, an AveragePool whose one window is its unpadded input): what
+    transforms/global_average_pool.py makes FINN's GlobalAccPool."""
+    if op.kind != "sumpool" or not op.units.identity or not op.keepdims:
+        return False
+    spatial = list(graph.tensors[op.inputs[0]].shape[1:])
+    return op.kernel is None or (list(op.kernel) == spatial and not any(op.pads or []))
+
+
+def check_max_pool(graph: IntGraph, op, model_path) -> None:
+    """What FINN's InferPool makes a sliding window and a Pool (qapflow's RTL: rtl/qapflow_max_pool.v)
+    of: a max over windows no smaller than their stride, of a quantized tensor, padded only where
+    FINN's zero padding (FMPadding) is below every value (an unsigned input)."""
+    t = graph.tensors[op.inputs[0]]
+    why = None
+    if not t.quantized:
+        why = "its input is an accumulator (no requantization before it)"
+    elif any(d != 1 for d in op.dilations or []) or op.ceil_mode:
+        why = f"dilations {op.dilations}, ceil_mode {int(op.ceil_mode)}"
+    elif any(k < s for k, s in zip(op.kernel, op.strides)):
+        why = f"kernel {op.kernel} smaller than its strides {op.strides}"
+    elif any(op.pads or []) and t.grid.spec.lo < 0:
+        why = f"pads {op.pads} on a signed input (FINN pads with zeros)"
+    if why:
+        raise QapflowError(f"{model_path}: {op.name} (maxpool): {why}; qapflow's FINN path takes max pools with "
+                           f"kernel >= stride, no dilation, zero padding of unsigned inputs only: {BUILT_BY_OTHERS}")
+
+
 def check_graph(graph: IntGraph, model_path) -> None:
     """The ops FINN's RTL layers build; anything else named with its node."""
     for op in graph.ops:
-        if op.kind == "sumpool" and op.kernel is None and op.units.identity:
+        if is_global_pool(graph, op):
             users = [o for o in graph.ops if op.output in o.inputs]
             if len(users) != 1 or users[0].kind not in REQUANT:
                 raise QapflowError(f"{model_path}: {op.name} (sumpool, global) is not followed by one "
                                    f"requantization; {BUILT_BY_OTHERS}")
             continue
-        if op.kind not in LINEAR + REQUANT + WIRING:
+        if op.kind == "maxpool":
+            check_max_pool(graph, op, model_path)
+        elif op.kind not in LINEAR + REQUANT + WIRING:
             raise QapflowError(f"{model_path}: {op.name} ({op.kind}): FINN has this layer only in HLS (or not at "
                                f"all), which qapflow cannot simulate here; {BUILT_BY_OTHERS}")
         if op.kind in LINEAR and not op.units.identity:
@@ -74,7 +108,8 @@ def stream_orders(graph: IntGraph) -> dict[str, np.ndarray]:
     for op in graph.ops:
         shape = graph.tensors[op.output].shape
         orders[op.output] = (orders[op.inputs[0]] if op.kind in REQUANT + WIRING else
-                             channels_last(shape) if op.kind in ("conv", "sumpool") else np.arange(int(np.prod(shape))))
+                             channels_last(shape) if op.kind in ("conv", "sumpool", "maxpool") else
+                             np.arange(int(np.prod(shape))))
     return orders
 
 
@@ -216,7 +251,8 @@ class IntGraphParameters(Transformation):
         for node in model.graph.node:
             inst = getCustomOp(node)
             if node.op_type.startswith(WIRING_LAYERS):
-                _set_types(inst, inputDataType=current, outputDataType=current, dataType=current)
+                _set_types(inst, inputDataType=current, outputDataType=current, dataType=current,
+                           InputDataType=current, OutputDataType=current)
                 model.set_tensor_datatype(node.output[0], current)
             elif node.op_type.startswith("GlobalAccPool"):
                 e = entries[node.name]
