@@ -4,7 +4,6 @@ fields for the csim report. Each reuses its backend's existing build and cache."
 
 from __future__ import annotations
 
-import tempfile
 import time
 from pathlib import Path
 
@@ -26,11 +25,16 @@ class Hls4mlLibrary:
         self.ports = HlsPorts.of(prj, summary)
 
     def build(self) -> dict:
-        from qapflow.sim.gxx_library import FirmwareLibrary, build_library
+        from qapflow.sim.gxx_library import (
+            FirmwareLibrary,
+            build_library,
+            default_threads,
+        )
 
         self.built = build_library(self.prj, self.summary)
         if self.lib is None or self.lib.path != self.built.path:
-            self.lib = FirmwareLibrary(self.built.path, self.ports.n_in, self.ports.n_out)
+            self.lib = FirmwareLibrary(self.built.path, self.ports.n_in, self.ports.n_out,
+                                       default_threads(self.ports.stream))
         return self.built.as_dict()
 
     def run(self, x_int: np.ndarray, im: IntModel) -> tuple[np.ndarray, dict, bool]:
@@ -50,9 +54,9 @@ class Hls4mlLibrary:
 
 
 class VerilatorBinary:
-    """The RTL project's Verilator testbench (sim/verilator.py), fed through files as today."""
+    """The RTL project's Verilator model as an in-process trace library (sim/verilator.py)."""
 
-    name = "verilator"
+    name = "verilator (trace library, in process)"
 
     def __init__(self, prj: Path, summary: dict):
         self.prj, self.summary, self.binary = prj, summary, None
@@ -66,17 +70,14 @@ class VerilatorBinary:
 
     def _trace(self, x_int: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
         """(out_valid per cycle, outputs per cycle at the model's scale, run seconds)."""
-        from qapflow.common.tools import run_tool
-        from qapflow.sim.verilator import RUN_TIMEOUT_S, SIM_DIR, _to_model_units
+        from qapflow.sim.verilator import TraceLibrary, _to_model_units
 
-        with tempfile.TemporaryDirectory(prefix="api_", dir=self.prj / SIM_DIR) as tmp:
-            np.savetxt(Path(tmp) / "inputs.txt", x_int, fmt="%d")
-            start = time.perf_counter()
-            run_tool([str(self.binary), str(Path(tmp) / "inputs.txt"), str(Path(tmp) / "trace.txt")], tmp,
-                     Path(tmp) / "run.log", RUN_TIMEOUT_S)
-            seconds = time.perf_counter() - start
-            trace = np.loadtxt(Path(tmp) / "trace.txt", dtype=np.int64, ndmin=2)
-        return trace[:, 1], _to_model_units(trace[:, 2:], self.summary), seconds
+        if self.binary is None:
+            self.build()
+        start = time.perf_counter()
+        valid, raw = TraceLibrary.of(self.binary, self.summary).trace(x_int)
+        seconds = time.perf_counter() - start
+        return valid, _to_model_units(raw, self.summary), seconds
 
     def predict_int(self, x_int: np.ndarray) -> np.ndarray:
         valid, outputs, _ = self._trace(x_int)

@@ -2,13 +2,16 @@
 
 The testbench (hls_templates/csim_testbench.cpp.tmpl) is compiled with g++ against the
 project's own firmware sources and ap_types headers, which is what Vivado/Vitis csim
-compiles. The binary is cached by a digest of those sources, so a changed weight file
-rebuilds it. Where vitis_hls/vivado_hls exist, `vendor=True` runs the vendor's csim.
+compiles, qapflow's sparse kernels as the index tables of their own statements (kernel_tables:
+the same ap_fixed operations in the same order, in seconds instead of minutes). The binary is
+cached by a digest of those sources, so a changed weight file rebuilds it. Where
+vitis_hls/vivado_hls exist, `vendor=True` runs the vendor's csim.
 """
 
 from __future__ import annotations
 
 import shutil
+import tempfile
 import time
 from pathlib import Path
 
@@ -17,16 +20,20 @@ import numpy as np
 from qapflow.backends.project import read_project
 from qapflow.backends.templates import render
 from qapflow.common.atomic import write_json
+from qapflow.common.build_lock import key_lock, remove_others
 from qapflow.common.errors import QapflowError
 from qapflow.common.hashing import sources_digest
 from qapflow.common.tools import ToolNotFound, run_tool
 from qapflow.sim.hls_ports import HlsPorts
+from qapflow.sim.kernel_tables import CODE_GEN, KERNEL_RULES, simulation_code_gen
 from qapflow.sim.report import finish_report, load_int_model
 from qapflow.sim.vectors import simulation_inputs
 
 CSIM_DIR = "qapflow_csim"
 COMPILE_TIMEOUT_S = 1800
 RUN_TIMEOUT_S = 1800
+# -O1: the testbench's run is bound by its text I/O, and -O1 builds faster than -O2
+FLAGS = ("-O1", "-std=c++14")
 
 
 def _numbers(text: str) -> np.ndarray:
@@ -69,8 +76,26 @@ def c_string(text: str) -> str:
     return '"' + "".join(out) + '"'
 
 
+def stage_firmware(prj: Path, into: Path) -> Path:
+    """The project's firmware as the g++ csim compiles it, in `into`: every file as hls4ml wrote
+    it (ap_types from the project by -I), the sparse kernels in their loop form (kernel_tables)."""
+    firmware = into / "firmware"
+    for path in sorted((prj / "firmware").rglob("*")):
+        rel = path.relative_to(prj / "firmware")
+        if not path.is_file() or rel.parts[0] in ("ap_types", "weights"):  # both read from the project
+            continue
+        target = firmware / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if rel.as_posix() == CODE_GEN:
+            target.write_text(simulation_code_gen(path.read_text()))
+        else:
+            shutil.copy2(path, target)
+    return firmware
+
+
 def build_testbench(prj: Path, summary: dict) -> tuple[Path, float, bool]:
-    """Compile (or reuse) the testbench binary; return (binary, seconds, rebuilt)."""
+    """Compile (or reuse) the testbench binary; return (binary, seconds, rebuilt). Processes
+    building the same binary at once wait for one build (build_lock)."""
     project = summary["project_name"]
     ports = HlsPorts.of(prj, summary)
     tb = render("csim_testbench.cpp.tmpl", project=project, top=project, n_in=ports.n_in, n_out=ports.n_out,
@@ -80,20 +105,24 @@ def build_testbench(prj: Path, summary: dict) -> tuple[Path, float, bool]:
     # the firmware loads its weights from firmware/weights/*.txt outside synthesis, as in
     # hls4ml's own build_lib.sh and the vendor csim
     weights_dir = f'-DWEIGHTS_DIR={c_string(str((prj / "firmware" / "weights").resolve()))}'
-    flags = ["-O1", "-std=c++14", weights_dir, "-I", str(prj / "firmware"),
-             "-I", str(prj / "firmware" / "ap_types")]
     firmware = [p for p in (prj / "firmware").rglob("*") if p.is_file() and "ap_types" not in p.parts]
-    digest = sources_digest(tb + " ".join(flags), firmware, prj)
+    digest = sources_digest(tb + " ".join(FLAGS) + weights_dir + KERNEL_RULES(), firmware, prj)
     binary = work / f"csim_{digest}"
     if binary.exists():
         return binary, 0.0, False
-    for old in work.glob("csim_*"):
-        old.unlink()
-    (work / "testbench.cpp").write_text(tb)
-    cmd = ["g++", *flags, str(work / "testbench.cpp"), str(prj / "firmware" / f"{project}.cpp"),
-           "-o", str(binary) + ".tmp"]
-    seconds = run_tool(cmd, work, work / "compile.log", COMPILE_TIMEOUT_S)
-    Path(str(binary) + ".tmp").rename(binary)
+    with key_lock(work / f"{binary.name}.lock"):
+        if binary.exists():
+            return binary, 0.0, False
+        remove_others(work, "csim_*", binary)
+        with tempfile.TemporaryDirectory(prefix="build_", dir=work) as tmp:
+            staged = stage_firmware(prj, Path(tmp))
+            (Path(tmp) / "testbench.cpp").write_text(tb)
+            out = Path(tmp) / binary.name
+            cmd = ["g++", *FLAGS, weights_dir, "-I", str(staged), "-I", str(prj / "firmware"),
+                   "-I", str(prj / "firmware" / "ap_types"), str(Path(tmp) / "testbench.cpp"),
+                   str(staged / f"{project}.cpp"), "-o", str(out)]
+            seconds = run_tool(cmd, tmp, work / "compile.log", COMPILE_TIMEOUT_S)
+            out.rename(binary)
     return binary, seconds, True
 
 

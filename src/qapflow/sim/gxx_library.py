@@ -7,6 +7,8 @@ off the hot path:
 - each weights/*.h keeps its `#else` (synthesis) branch only: the array's literals, assigned
   when the library loads (synthesis_weights says why not by its initializer);
 - the top function's block that loads weights/*.txt outside synthesis is removed.
+Both builds compile qapflow's sparse kernels as index tables read from the generated header
+(kernel_tables: the same operations in the same order, a build that no longer grows with them).
 csim.check_weight_files proves the .txt files equal those arrays, so both builds compute the
 same firmware. The build is keyed by the digest of every firmware file it compiles (ap_types
 included, since the key is shared between projects; not weights/*.txt), the entry point and
@@ -26,25 +28,28 @@ from pathlib import Path
 import numpy as np
 
 from qapflow.backends.templates import render
-from qapflow.common.atomic import atomic_path
+from qapflow.common.build_lock import key_lock, publish, remove_others, usable_cpus
 from qapflow.common.cache import cache_root
 from qapflow.common.errors import QapflowError
 from qapflow.common.hashing import sources_digest
 from qapflow.common.tools import run_tool
 from qapflow.sim.hls_ports import HlsPorts
+from qapflow.sim.kernel_tables import CODE_GEN, KERNEL_RULES, simulation_code_gen
 
 LIBRARY_DIR = "qapflow_library"
 BUILD_TIMEOUT_S = 1800
-# -O1 as the csim testbench. Measured on the jet-shaped model (16-64-32-32-5, 2 cores): -O1 and -O2
-# build in about the same time and run at the same speed (28,000 vs 25,000 samples/s: ap_fixed
-# arithmetic, not the optimiser, bounds it); -fvisibility=hidden and -Bsymbolic keep two loaded
-# projects' libraries (same symbol names) from binding to each other's functions and weights
-FLAGS = ("-O1", "-std=c++14", "-shared", "-fPIC", "-fvisibility=hidden", "-Wl,-Bsymbolic")
+# -O2: with the sparse kernels as tables (kernel_tables) a build no longer grows with the weights,
+# so the optimiser's time is small (784-64-64-64-10, 1-bit, 2 cores: -O1 5.9 s, 867 samples/s;
+# -O2 7.1 s, 1,023 samples/s; -O3 no faster to run; -O0 41 samples/s). The run is bound by
+# ap_fixed's arithmetic (about 50 instructions a product, bit fields through memory).
+# -fvisibility=hidden and -Bsymbolic keep two loaded projects' libraries (same symbol names)
+# from binding to each other's functions and weights; -pthread for the batch's threads
+FLAGS = ("-O2", "-std=c++14", "-shared", "-fPIC", "-pthread", "-fvisibility=hidden", "-Wl,-Bsymbolic")
 # changes to the source rewriting below change what is built: part of the cache key
 REWRITE_RULES = "weights: #else branch literals of weights/*.h, assigned at load; top: no txt loading; v2"
-WEIGHT_BRANCHES = re.compile(r"#ifndef __SYNTHESIS__\n(?P<sim>[^\n]*);\n#else\n(?P<synth>.*?)\n#endif", re.S)
+WEIGHT_BRANCHES = re.compile(r"#ifndef __SYNTHESIS__\n(?P<sim>[^\n]*);\n#else\n(?P<synth>.*?)\n#endif", re.DOTALL)
 ARRAY_DECLARATION = re.compile(r"[A-Za-z_][\w:<>, ]* (?P<name>[A-Za-z_]\w*)\[(?P<size>\d+)\]")
-LOAD_BLOCK = re.compile(r"#ifndef __SYNTHESIS__\n\s*static bool loaded_weights = false;.*?#endif\n", re.S)
+LOAD_BLOCK = re.compile(r"#ifndef __SYNTHESIS__\n\s*static bool loaded_weights = false;.*?#endif\n", re.DOTALL)
 
 
 class LibraryError(QapflowError):
@@ -122,6 +127,8 @@ def _stage(prj: Path, summary: dict, into: Path) -> Path:
             target.write_text(synthesis_weights(path))
         elif path == top_cpp:
             target.write_text(without_weight_loading(path))
+        elif rel.as_posix() == CODE_GEN:
+            target.write_text(simulation_code_gen(path.read_text()))
         else:
             shutil.copy2(path, target)
     return firmware
@@ -133,40 +140,47 @@ def cache_dir() -> Path:
 
 
 def build_library(prj, summary: dict) -> BuildResult:
-    """Build (or reuse) PRJ's simulation library."""
+    """Build (or reuse) PRJ's simulation library; safe when processes build the same key at once."""
     prj = Path(prj).resolve()
     entry = _entry_point(prj, summary)
     work = prj / LIBRARY_DIR
-    digest = sources_digest(entry + " ".join(FLAGS) + REWRITE_RULES, _firmware_files(prj), prj)
+    digest = sources_digest(entry + " ".join(FLAGS) + REWRITE_RULES + KERNEL_RULES(), _firmware_files(prj), prj)
     library = work / f"lib_{digest}.so"
     if library.exists():
         return BuildResult(library, 0.0, False, "project")
     work.mkdir(exist_ok=True)
-    for old in work.glob("lib_*.so"):
-        old.unlink()
     shared = cache_dir() / library.name
-    if shared.exists():
-        shutil.copy2(shared, library)
-        return BuildResult(library, 0.0, False, "shared cache")
-    with tempfile.TemporaryDirectory(prefix="build_", dir=work) as tmp:
-        firmware = _stage(prj, summary, Path(tmp))
-        (Path(tmp) / "library.cpp").write_text(entry)
-        out = Path(tmp) / library.name
-        cmd = ["g++", *FLAGS, "-I", str(firmware), "-I", str(prj / "firmware" / "ap_types"),
-               str(Path(tmp) / "library.cpp"), str(firmware / f"{summary['project_name']}.cpp"), "-o", str(out)]
-        seconds = run_tool(cmd, tmp, work / "build.log", BUILD_TIMEOUT_S)
-        out.rename(library)
-    shared.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(shared) as tmp_path:
-        shutil.copy2(library, tmp_path)
+    with key_lock(cache_dir() / f"{library.name}.lock"):
+        if library.exists():  # built by another process while this one waited
+            return BuildResult(library, 0.0, False, "project")
+        remove_others(work, "lib_*.so", library)
+        if shared.exists():
+            publish(shared, library)
+            return BuildResult(library, 0.0, False, "shared cache")
+        with tempfile.TemporaryDirectory(prefix="build_", dir=work) as tmp:
+            firmware = _stage(prj, summary, Path(tmp))
+            (Path(tmp) / "library.cpp").write_text(entry)
+            out = Path(tmp) / library.name
+            cmd = ["g++", *FLAGS, "-I", str(firmware), "-I", str(prj / "firmware" / "ap_types"),
+                   str(Path(tmp) / "library.cpp"), str(firmware / f"{summary['project_name']}.cpp"), "-o", str(out)]
+            seconds = run_tool(cmd, tmp, work / "build.log", BUILD_TIMEOUT_S)
+            out.rename(library)
+        publish(library, shared)
     return BuildResult(library, seconds, True, "built")
+
+
+def default_threads(stream: bool) -> int:
+    """Threads over the batch: the machine's cores for io_parallel tops, whose calls share only
+    read-only state once the first sample has run; one for io_stream tops, whose layers keep
+    static line buffers between calls."""
+    return 1 if stream else usable_cpus()
 
 
 class FirmwareLibrary:
     """A loaded simulation library: predict_int(x_int) -> output integers, one call per batch."""
 
-    def __init__(self, path: Path, n_in: int, n_out: int):
-        self.path = Path(path)
+    def __init__(self, path: Path, n_in: int, n_out: int, threads: int = 1):
+        self.path, self.threads = Path(path), max(1, int(threads))
         try:
             self._lib = ctypes.CDLL(str(self.path))
         except OSError as exc:
@@ -179,7 +193,7 @@ class FirmwareLibrary:
         self.n_in, self.n_out = n_in, n_out
         array = np.ctypeslib.ndpointer(dtype=np.int64, flags="C_CONTIGUOUS")
         self._predict = self._lib.qapflow_predict
-        self._predict.argtypes = [array, array, ctypes.c_int64]
+        self._predict.argtypes = [array, array, ctypes.c_int64, ctypes.c_int64]
         self._predict.restype = ctypes.c_int64
 
     def predict_int(self, x_int: np.ndarray) -> np.ndarray:
@@ -187,6 +201,6 @@ class FirmwareLibrary:
         if x.ndim != 2 or x.shape[1] != self.n_in:
             raise QapflowError(f"input integers of shape {list(x.shape)}: the firmware takes (n, {self.n_in})")
         out = np.empty((len(x), self.n_out), np.int64)
-        if len(x) and self._predict(x, out, len(x)) != len(x):
+        if len(x) and self._predict(x, out, len(x), self.threads) != len(x):
             raise LibraryError(f"{self.path}: the batch call returned early")
         return out
