@@ -6,8 +6,9 @@ IntGraph's and to qonnx's exact execution on 1,000 probe inputs that saturate ev
 1D and 2D, stride and padding, power-of-two (shift) and float scales with batch norm (thresholds,
 falling ones among them), onnx-helper and Brevitas files. A changed weight in the project is
 counted as mismatches. FINN's GlobalAccPool (HLS only in FINN) is built by qapflow's own RTL
-(backends/finn/rtl/qapflow_global_acc_pool.v), exact in the 2D chain with a global average pool;
-what else FINN has only in HLS (max and windowed pooling, branches) is refused by node."""
+(backends/finn/rtl/qapflow_global_acc_pool.v), exact in the 2D chain with a global average pool
+(tests/test_finn_pools.py: 1D pools, max pools); what else FINN has only in HLS (windowed average
+pooling, branches) or its sliding window cannot feed is refused by node."""
 
 import json
 import shutil
@@ -61,12 +62,12 @@ CASES = {
 # FINN folding files: several channels a word (the pool's module lanes, the MVAU's PE and SIMD)
 FOLDED = {"conv2d-pot-stride-pad-gap": {"GlobalAccPool_hls_0": {"PE": 2}, "MVAU_rtl_0": {"PE": 3, "SIMD": 3}}}
 REFUSED = {  # case -> the op FINN has only in HLS (or qapflow's FINN path does not take), by node
-    "reducemean": (ConvCase(dims=2, channels=2, size=6, blocks=[("conv", dict(out=3, k=3)), ("reducemean", {})]),
-                   r"ReduceMean_\d+ \(sumpool, from ReduceMean"),
-    "gap-1d": (ConvCase(dims=1, channels=2, size=8, blocks=[("conv", dict(out=3, k=3)), ("gap", {})]),
-               r"GlobalAveragePool_\d+ \(sumpool, from GlobalAveragePool on a 1D input\)"),
-    "maxpool": (ConvCase(dims=1, channels=2, size=8, blocks=[("conv", dict(out=2, k=3)), ("maxpool", dict(k=2))]),
-                r"MaxPool_\d+ \(maxpool\)"),
+    # max pools FINN's sliding window cannot feed (tests/test_finn_pools.py: those it can)
+    "maxpool-padded-signed": (ConvCase(dims=1, channels=2, size=8, blocks=[
+        ("conv", dict(out=2, k=3, relu=False)), ("maxpool", dict(k=3, stride=2, pad=1))]),
+        r"MaxPool_\d+ \(maxpool\): pads \[1, 1\] on a signed input"),
+    "maxpool-stride-over-kernel": (ConvCase(dims=2, channels=2, size=8, blocks=[
+        ("conv", dict(out=2, k=3)), ("maxpool", dict(k=2, stride=3))]), r"MaxPool_\d+ \(maxpool\): kernel \[2, 2\]"),
     "avgpool": (ConvCase(dims=2, channels=2, size=6, blocks=[("conv", dict(out=2, k=3)), ("avgpool", dict(k=2))]),
                 r"AveragePool_\d+ \(sumpool\)"),
     "residual": (ConvCase(dims=2, channels=2, size=5, pot=True, blocks=[("residual", dict(k=3))]),
@@ -91,17 +92,22 @@ def projects(tmp_path_factory):
     out = {}
     for name in [*CASES, "brevitas-conv2d"]:
         tmp = tmp_path_factory.mktemp(name)
-        model = _model(name, tmp / "model.onnx")
-        prj = tmp / "prj"
-        folding = []
-        if name in FOLDED:
-            (tmp / "folding.json").write_text(json.dumps({"Defaults": {}, **FOLDED[name]}))
-            folding = ["--folding", str(tmp / "folding.json")]
-        assert main(["compile", str(model), "--backend", "finn", "--out", str(prj), *folding]) == 0
-        x = tmp / "x.npy"
-        np.save(x, graph_probe_inputs(load_int_model(prj).graph, N, 5))
-        out[name] = (prj, x, _csim(prj, x, python=200))
+        out[name] = compile_and_simulate(tmp, _model(name, tmp / "model.onnx"), FOLDED.get(name))
     return out
+
+
+def compile_and_simulate(tmp, model, folding: dict | None = None) -> tuple:
+    """`qapflow compile --backend finn` of one model (with a FINN folding file from `folding`) and
+    one `qapflow csim` on N probe inputs: (project, inputs file, report)."""
+    prj = tmp / "prj"
+    args = []
+    if folding:
+        (tmp / "folding.json").write_text(json.dumps({"Defaults": {}, **folding}))
+        args = ["--folding", str(tmp / "folding.json")]
+    assert main(["compile", str(model), "--backend", "finn", "--out", str(prj), *args]) == 0
+    x = tmp / "x.npy"
+    np.save(x, graph_probe_inputs(load_int_model(prj).graph, N, 5))
+    return prj, x, _csim(prj, x, python=200)
 
 
 def _csim(prj, x, python=0) -> dict:

@@ -69,6 +69,27 @@ def own_rtl_layers(model: ModelWrapper, codegen: Path) -> ModelWrapper:
     return model
 
 
+def check_pool_folding(model: ModelWrapper, model_path) -> ModelWrapper:
+    """A max pool and its sliding window take all channels a word (PE = SIMD = Channels). Folded,
+    the depthwise window sends (C / SIMD, K, SIMD) words, which FINN's python execution of the
+    Pool reads as (K, C), and a Pool PE other than the window's SIMD gets a width converter that
+    mixes window positions in one word: neither is the max pool."""
+    from qonnx.custom_op.registry import getCustomOp
+
+    for node in model.get_nodes_by_op_type("Pool_hls"):
+        inst, window = getCustomOp(node), model.find_producer(node.input[0])
+        while window is not None and window.op_type.startswith(("StreamingFIFO", "StreamingDataWidthConverter")):
+            window = model.find_producer(window.input[0])
+        simd = getCustomOp(window).get_nodeattr("SIMD") if window is not None else None
+        channels = inst.get_nodeattr("Channels")
+        if not inst.get_nodeattr("PE") == simd == channels:
+            raise QapflowError(f"{model_path}: {node.name} (Pool_hls): PE {inst.get_nodeattr('PE')}, its window "
+                               f"{window.name if window is not None else None} SIMD {simd}, of {channels} channels; "
+                               "qapflow's FINN path takes a max pool all its channels a word: fold it (and its "
+                               "ConvolutionInputGenerator) with PE = SIMD = Channels")
+    return model
+
+
 def compile_finn_graph(front, model_path: Path, out: Path, opts) -> dict:
     from qapflow.backends.finn.build import _run_steps, _set_mem_mode, _specialized, _summary
 
@@ -89,7 +110,8 @@ def compile_finn_graph(front, model_path: Path, out: Path, opts) -> dict:
             "step_qapflow_graph_partition": lambda m, c: m.transform(GraphPartition()),
             "step_qapflow_int_graph_parameters": int_graph_parameters,
             "step_qapflow_check_rtl": lambda m, c: _specialized(_set_mem_mode(m, opts.mem_mode), model_path),
-            "step_qapflow_own_rtl_layers": lambda m, c: own_rtl_layers(m, build / "finn_codegen"),
+            "step_qapflow_own_rtl_layers": lambda m, c: own_rtl_layers(check_pool_folding(m, model_path),
+                                                                       build / "finn_codegen"),
         }
         model, rtl = _run_steps(build, front, STEPS, ours, comparison, opts, model_path, "integer graph")
         summary = _summary(front, comparison, rtl, opts,
