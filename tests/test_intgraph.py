@@ -114,6 +114,8 @@ HELPER_CASES = {
         ("conv", dict(out=3, k=3, pad=1)), ("residual", dict(k=3)), ("maxpool", dict(k=2, stride=1))]),
     "float-residual-concat": ConvCase(dims=1, channels=2, size=10, softmax=True, blocks=[
         ("residual", dict(k=3, bn=True)), ("concat", dict(out=2)), ("avgpool", dict(k=2, stride=1))]),
+    "concat-different-grids": ConvCase(dims=2, channels=2, size=5, blocks=[
+        ("concat", dict(out=2, scale_b=1.5, bits_b=3)), ("conv", dict(out=3, k=2))]),
 }
 
 
@@ -287,17 +289,20 @@ def test_unsupported_lstm_is_named(tmp_path):
         read_graph(ingest(path))
 
 
-def test_concat_of_different_grids_is_refused(tmp_path):
-    case = ConvCase(dims=1, channels=2, size=8, blocks=[("concat", dict(out=2))])
-    proto = build_conv_case(case)
-    quants = [n for n in proto.graph.node if n.op_type == "Quant" and n.input[0].startswith("t")]
-    branch = [q for q in quants if any(c.op_type == "Concat" and q.output[0] in c.input for c in proto.graph.node)]
-    scale = next(i for i in proto.graph.initializer if i.name == branch[0].input[1])
-    scale.CopyFrom(onnx.numpy_helper.from_array(onnx.numpy_helper.to_array(scale) * np.float32(1.5), scale.name))
+def test_a_concat_of_different_grids_is_aligned_on_one_unit(tmp_path):
+    """Two branches at scales s and 1.5 s (float scales), then a Flatten and a dense layer: the
+    Concat multiplies each branch onto their common unit, and the whole graph is exact; the
+    same graph with one coefficient off by one is caught by the comparison with qonnx."""
+    case = ConvCase(dims=1, channels=2, size=8, blocks=[("concat", dict(out=2, scale_b=1.5))])
     path = tmp_path / "concat.onnx"
-    onnx.save(proto, str(path))
-    with pytest.raises(NotBitExact, match=r"Concat.*different grids"):
-        read_graph(ingest(path))
+    onnx.save(build_conv_case(case), str(path))
+    ig, model, x, _ = check_exact(path)
+    concat = next(op for op in ig.ops if op.kind == "concat")
+    (ca, cb) = (set(c) for c in concat.coeffs)
+    assert len(ca) == len(cb) == 1 and abs(cb.pop() / ca.pop() - 1.5) < 1e-6  # 1.5 s, rounded to float32
+    concat.coeffs[1] = [c + 1 for c in concat.coeffs[1]]
+    report, _, _ = compare_graph(ig, model, x)
+    assert report["output_mismatching_samples"] > 0
 
 
 def test_an_offset_off_the_integer_grid_is_refused_before_a_conv(files):

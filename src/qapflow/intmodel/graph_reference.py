@@ -30,6 +30,7 @@ from qapflow.intmodel.chain import ACTIVATION_QUANTIZERS, SHAPE_OPS, describe
 from qapflow.intmodel.graph import IntGraph, grid_integers
 from qapflow.intmodel.model import NotBitExact
 from qapflow.intmodel.ops import add_coefficients
+from qapflow.intmodel.ops.merge import common_unit
 from qapflow.intmodel.read_ops import conv_bias, conv_weight_integers, dense_weight_integers
 from qapflow.intmodel.reference import batched
 from qapflow.intmodel.software import dense_output
@@ -50,6 +51,16 @@ class Exact:
     def rounded(self) -> np.ndarray:
         exact = self.units / self.divisor if self.divisor != 1 else self.units
         return dense_output(exact, self.scale, self.bias)
+
+    def on_one_unit(self) -> "Exact":
+        """The same reals with one scale for every element (a Concat of different grids feeds a
+        linear op): each element's units times the integer that puts it on the common unit."""
+        scales = np.unique(self.scale)
+        if len(scales) == 1:
+            return self
+        coeffs, unit = common_unit(scales)
+        factor = np.asarray(coeffs, np.int64)[np.searchsorted(scales, self.scale)]
+        return Exact(self.units * factor, unit, self.divisor, self.bias)
 
     def summable(self, node) -> "Exact":
         """Units a further linear op may sum: the bias on the integer grid, or refused."""
@@ -106,6 +117,7 @@ class _Reference:
         return {i: self.consts[i] for i in node.input if i in self.consts}
 
     def conv(self, node, x: Exact) -> Exact:
+        x = x.on_one_unit()
         w_int, s_w, _ = conv_weight_integers(self.model, node)
         groups = next((a.i for a in node.attribute if a.name == "group"), 1)
         s_in = x.scale.reshape(x.scale.shape[1], -1)[:, 0].reshape(groups, -1)[:, 0]
@@ -126,6 +138,7 @@ class _Reference:
 
     def dense(self, node, x: Exact) -> Exact:
         w_int, s_w, _, bias = dense_weight_integers(self.model, node)
+        x = x.on_one_unit()
         u = x.units.reshape(len(x.units), -1).astype(np.float64)
         acc = u @ w_int.T.astype(np.float64)  # exact: integers far below 2**53
         s_in = np.unique(x.scale)

@@ -27,7 +27,8 @@ from qapflow.intmodel.graph import Accumulator, GraphEnds, IntGraph, Tensor
 from qapflow.intmodel.graph_requant import requantize
 from qapflow.intmodel.model import NotBitExact
 from qapflow.intmodel.ops import Concat, MaxPool, Reshape, Transpose
-from qapflow.intmodel.read_ops import add_op, check_width, fold_bias, linear_op, pool_op
+from qapflow.intmodel.ops.merge import common_unit
+from qapflow.intmodel.read_ops import add_op, check_width, fold_bias, input_scales, linear_op, pool_op, units_of
 from qapflow.intmodel.subgraph import subgraph
 
 LINEAR = ("Gemm", "MatMul", "Conv")
@@ -165,23 +166,24 @@ class _Reader:
         if int(attr(node, "axis", 1)) % rank != 1:
             raise UnsupportedGraph(f"{describe(node)}: axis {attr(node, 'axis')}; Concat along channels only")
         grids = [t.grid for t in tensors]
-        if all(isinstance(g, Grid) for g in grids):
-            first = grids[0]
-            same = all(g.spec == first.spec and g.scale == first.scale and g.mult == first.mult and
-                       np.array_equal(np.asarray(g.offset), np.asarray(first.offset)) and np.ndim(g.offset) == 0
-                       for g in grids)
-            if not same:
-                raise NotBitExact(f"{describe(node)}: its inputs are on different grids ("
-                                  + "; ".join(f"{t.name}: scale {t.grid.scale}, {t.grid.spec}" for t in tensors)
-                                  + "); qapflow joins equal grids (a shared quantizer before the Concat)")
-            grid = first
-        elif all(isinstance(g, Accumulator) for g in grids) and len({g.divisor for g in grids}) == 1 and (
-                all(g.bias is None for g in grids)):
-            grid = Accumulator([s for g in grids for s in g.scale], grids[0].divisor)
-        else:
-            raise NotBitExact(f"{describe(node)}: joins quantized tensors with accumulators, or accumulators "
-                              "with float biases or different divisors; quantize the branches first")
-        self.add(Concat(node.name, [t.name for t in tensors], node.output[0]), grid, node)
+        first = grids[0]
+        if all(isinstance(g, Grid) and g.spec == first.spec and g.scale == first.scale and g.mult == first.mult
+               and np.ndim(g.offset) == 0 and np.array_equal(np.asarray(g.offset), np.asarray(first.offset))
+               for g in grids):
+            return self.add(Concat(node.name, [t.name for t in tensors], node.output[0]), first, node)
+        # different grids: aligned on the common unit of every channel's scale (ops/merge.py)
+        scales = [input_scales(t) for t in tensors]
+        if len({d for _, d in scales}) != 1:
+            raise NotBitExact(f"{describe(node)}: joins averages (divided sums) with other divisors or with "
+                              "quantized tensors; quantize the branches first")
+        units = [units_of(t, node) for t in tensors]
+        coeffs, unit = common_unit([s for scale, _ in scales for s in scale])
+        ends = np.cumsum([0] + [len(scale) for scale, _ in scales])
+        per_input = [coeffs[a:b] for a, b in zip(ends[:-1], ends[1:])]
+        grid = Accumulator([unit] * int(ends[-1]), scales[0][1])
+        if all(c == 1 for c in coeffs) and all(u.identity for u in units):
+            units = per_input = None  # already on one unit: pure wiring
+        self.add(Concat(node.name, [t.name for t in tensors], node.output[0], units, per_input), grid, node)
 
     def visit(self, node) -> None:
         states = self.data_inputs(node)

@@ -4,7 +4,7 @@ For the IntGraph's tests (and, later, the graph benchmark): 1D or 2D convolution
 padding, dilation, groups and depthwise, batch norm left unfolded, power-of-two or float
 scales, an input with a zero point or bipolar, a channels-last input with a Transpose, max,
 average and global average pooling (AveragePool / GlobalAveragePool / ReduceMean), residual
-adds of two grids, a Concat of two branches on one shared grid, then Flatten and a dense head.
+adds of two grids, a Concat of two branches on one shared grid or on two, then Flatten and a dense head.
 Built in the style of mlp_cases (its _Graph writes the nodes).
 """
 
@@ -116,11 +116,12 @@ def build_conv_case(case: ConvCase):
             y = g.conv_layer(x, c, c, k, pad=k // 2, bn=p.get("bn", False))
             y, _ = g.act(y, p.get("bits", 4), True)
             x, _ = g.act(g.node("Add", [y, x]), p.get("out_bits", 5), p.get("relu", False))
-        elif kind == "concat":  # two branches on one shared grid
+        elif kind == "concat":  # two branches on one shared grid, or (scale_b != 1) on two grids
             out, bits = p.get("out", 2), p.get("bits", 4)
             shared = float(g.scale(case.pot, 4.0 / 2**bits))
             a, _ = g.act(g.conv_layer(x, c, out, 1), bits, True, shared)
-            b, _ = g.act(g.conv_layer(x, c, out, 3, pad=1), bits, True, shared)
+            b, _ = g.act(g.conv_layer(x, c, out, 3, pad=1), p.get("bits_b", bits), True,
+                         float(np.float32(shared * p.get("scale_b", 1.0))))
             x = g.node("Concat", [a, b], axis=1)
             c = 2 * out
         else:

@@ -291,6 +291,8 @@ class GraphLayers:
         shapes = [self.graph.tensors[n].shape for n in op.inputs]
         parts = [self._spatial(op, p) if len(s) > 1 else self._reshaped(p, [len(p.order)])
                  for p, s in zip(parts, shapes)]
+        if op.units:  # inputs on different grids: aligned on one unit (ops/merge.py)
+            parts = [self._units(p, u, c, s) for p, u, c, s in zip(parts, op.units, op.coeffs, shapes)]
         if any(not np.array_equal(p.order, canonical_order(s)) for p, s in zip(parts, shapes)):
             raise QapflowError(f"{op.name} (Concat): an input is not in channel order for hls4ml")
         out_shape = self.graph.tensors[op.output].shape

@@ -126,14 +126,15 @@ def _sumpool(x, op, like):
     return _array(result, like)
 
 
+def _scaled(u, coeff):
+    """u times a constant per channel (axis 0) or one for all."""
+    c = np.asarray(coeff, np.float64)
+    return u * (c.reshape((-1,) + (1,) * (u.ndim - 1)) if c.ndim else float(c))
+
+
 def _add(a, b, op, like):
     ua, ub = _units(a, op.units[0], like), _units(b, op.units[1], like)
-
-    def scaled(u, coeff):
-        c = np.asarray(coeff, np.float64)
-        return u * (c.reshape((-1,) + (1,) * (u.ndim - 1)) if c.ndim else float(c))
-
-    return scaled(ua, op.coeff_a) + scaled(ub, op.coeff_b)
+    return _scaled(ua, op.coeff_a) + _scaled(ub, op.coeff_b)
 
 
 def _shift(a, op, like):
@@ -182,6 +183,8 @@ def _apply(op, inputs, like):
     if kind == "add":
         return _add(*inputs, op, like)
     if kind == "concat":
+        if op.units:  # inputs on different grids: aligned on one unit (ops/merge.py)
+            inputs = [_scaled(_units(x, u, like), c) for x, u, c in zip(inputs, op.units, op.coeffs)]
         return _array(np.concatenate([np.asarray(x._vars) for x in inputs], axis=0), like)
     if kind == "reshape":
         return _array(np.asarray(inputs[0]._vars).reshape(op.shape), like)
