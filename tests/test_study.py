@@ -205,3 +205,24 @@ def test_a_study_killed_mid_sweep_resumes_without_redoing_finished_trials(genera
     record = run_study(path, progress=False)
     assert len(record["trials"]) == 4 and not record["failures"]
     assert {p: p.stat().st_mtime_ns for p in finished} == finished  # none redone
+
+
+def test_the_ordering_study_on_the_jet_image_cnn_runs_in_smoke_size(generated_jets_file, tmp_path):
+    """flows/ordering_cnn.yaml (Zhang et al.'s three schedules, with and without activation
+    pruning, at 6 and 4 bits, on the CNN) on the session's jets and their images: every trial
+    trains a pruned CNN of its schedule, and the report concludes per precision and pruning."""
+    spec = yaml.safe_load((Path(__file__).resolve().parents[1] / "flows" / "ordering_cnn.yaml").read_text())
+    spec.update(workdir=str(tmp_path / "work"), data={"file": str(generated_jets_file)})
+    path = tmp_path / "ordering_cnn.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    record = run_study(path, smoke=True, progress=False)
+    assert not record["failures"] and len(record["trials"]) == 16
+    schedules = {r["label"].split("schedule=")[1].split(",")[0] for r in record["trials"] if "schedule=" in r["label"]}
+    assert schedules == {"quantize-then-prune", "prune-then-quantize"}
+    report = tmp_path / "work_smoke" / "report"  # --smoke runs in WORKDIR_smoke
+    ordering = (report / "ordering.md").read_text()
+    for what in ("6-bit, weights only", "4-bit, weights and 50% of activations"):
+        assert what in ordering
+    assert ordering.count("is best at") == 4 and (report / "ordering.png").stat().st_size > 1000
+    config = json.loads(next((tmp_path / "work_smoke").glob("trials/*/*/config.json")).read_text())
+    assert config["model"]["arch"] == "cnn2d" and config["model"].get("pool", "max") == "max"

@@ -47,8 +47,10 @@ def compare_at_common_sparsity(curves: dict[tuple, list[dict]]) -> list[dict]:
         # by the target each point was pruned to (measured sparsity lands a hair above it)
         common = min(max(p["target_sparsity"] for p in v) for v in mine.values())
         for (b, schedule, act), points in sorted(mine.items()):
-            point = max((p for p in points if p["target_sparsity"] <= common + 1e-9),
-                        key=lambda p: p["target_sparsity"])
+            below = [p for p in points if p["target_sparsity"] <= common + 1e-9]
+            if not below:  # e.g. joint trainings only at targets above every iterative curve's end
+                continue
+            point = max(below, key=lambda p: p["target_sparsity"])
             rows.append({"bits": b, "schedule": schedule, "activation_sparsity": act, "common_sparsity": common,
                          "sparsity": point["sparsity"], "accuracy": point["accuracy"], "bops": point["bops"]})
     return rows
