@@ -108,7 +108,7 @@ class Op:
             value = data[f.name]
             if f.name in cls.ARRAYS:
                 value = np.array(value, dtype=np.int64)
-            elif f.name in cls.UNITS:
+            elif f.name in cls.UNITS and value is not None:  # Concat of one grid has none
                 value = [Units(**v) for v in value] if isinstance(value, list) else Units(**value)
             values[f.name] = value
         return cls(**values)
