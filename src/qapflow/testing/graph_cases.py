@@ -171,7 +171,11 @@ def random_conv_case(seed: int) -> ConvCase:
             case.blocks.append(("residual", dict(k=int(rng.choice([1, 3])), bits=int(rng.integers(2, 6)),
                                                  out_bits=int(rng.integers(3, 7)), bn=bool(rng.random() < 0.3))))
         else:
-            case.blocks.append(("concat", dict(out=int(rng.integers(1, 3)), bits=int(rng.integers(2, 6)))))
+            p = dict(out=int(rng.integers(1, 3)), bits=int(rng.integers(2, 6)))
+            if rng.random() < 0.5:  # the second branch on another grid: aligned on one unit
+                p.update(bits_b=int(rng.integers(2, 6)),
+                         scale_b=float(rng.choice([0.5, 2.0] if case.pot else [0.75, 3.0])))
+            case.blocks.append(("concat", p))
             c = 2 * case.blocks[-1][1]["out"]
     if rng.random() < 0.5:
         case.blocks.append((str(rng.choice(["gap", "reducemean"])), dict(bits=int(rng.integers(3, 7)))))
