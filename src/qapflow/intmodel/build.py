@@ -16,7 +16,7 @@ from qonnx.core.modelwrapper import ModelWrapper
 
 from qapflow.intmodel.chain import Chain, Stage, annotated_integer_type, attr, describe, quant_params, read_chain
 from qapflow.intmodel.model import IntLayer, IntModel, NotBitExact, QuantSpec, interval_matvec
-from qapflow.intmodel.software import InputGrid, OutputMap, SoftwareEnds, dense_output
+from qapflow.intmodel.software import InputGrid, OutputMap, SoftwareEnds, dense_output, sums_exceed_float32
 from qapflow.intmodel.subgraph import run, subgraph
 from qapflow.intmodel.thresholds import channel_directions, derive_thresholds
 
@@ -191,6 +191,18 @@ def _shift_layer(model, stage, w_int, s_w, w_bits, in_grid: Grid, out_grid: Grid
     return IntLayer(w_int, bias_int.astype(np.int64), w_bits, w_exp, acc_exp, out_grid.spec)
 
 
+def wide_sums(in_grid: Grid, w_int: np.ndarray, s_w: np.ndarray, bias) -> bool:
+    """Whether a dense layer's true sums (its input grid's units times the weights, plus its
+    bias) can pass float32's integers: software.dense_output's `wide`."""
+    lo_in = np.full(w_int.shape[1], in_grid.spec.lo, dtype=object)
+    hi_in = np.full(w_int.shape[1], in_grid.spec.hi, dtype=object)
+    lo, hi = (np.array(v, dtype=np.float64) for v in interval_matvec(w_int, lo_in, hi_in))
+    offset = np.abs(in_grid.accumulator_offset(w_int))
+    top = in_grid.mult * np.maximum(np.abs(lo), np.abs(hi)) + offset
+    bias_units = None if bias is None else np.asarray(bias, np.float64) / (in_grid.scale * np.asarray(s_w, np.float64))
+    return sums_exceed_float32(-top, top, bias_units)
+
+
 def _threshold_layer(model, stage, w_int, s_w, w_bits, in_grid: Grid, out_grid: Grid, where: str) -> IntLayer:
     levels = out_grid.spec.hi - out_grid.spec.lo
     if levels * w_int.shape[0] > MAX_THRESHOLDS_PER_LAYER:
@@ -202,11 +214,12 @@ def _threshold_layer(model, stage, w_int, s_w, w_bits, in_grid: Grid, out_grid: 
     offset = in_grid.accumulator_offset(w_int)
     pipeline = subgraph(model, stage.tail + [stage.quant], stage.dense.output[0], stage.quant.output[0])
     bias32 = None if stage.bias is None else np.asarray(stage.bias, np.float32)
+    wide = wide_sums(in_grid, w_int, s_w, bias32)
 
     def transfer(signs):
         def g(acc: np.ndarray) -> np.ndarray:
             true = in_grid.mult * (signs * acc).astype(np.float64) + offset
-            return out_grid.integers(run(pipeline, dense_output(true, s_acc, bias32)))
+            return out_grid.integers(run(pipeline, dense_output(true, s_acc, bias32, wide)))
         return g
 
     lo_in = np.full(w_int.shape[1], in_grid.spec.lo, dtype=object)
@@ -279,14 +292,15 @@ def build_int_model(model: ModelWrapper, input_type: str | None = None, force_th
 def _output_map(chain: Chain, stage: Stage, layer: IntLayer, w_int, s_w, in_grid: Grid,
                 shift_output: bool) -> tuple[OutputMap, list]:
     """How the output layer's accumulators become the graph's floats (in software)."""
+    wide = wide_sums(in_grid, w_int, s_w, stage.bias)
     if shift_output:  # the firmware added the integer bias; the output is acc * 2**acc_exp exactly
-        return OutputMap([2.0**layer.acc_exp] * len(s_w)), list(chain.output_tail)
+        return OutputMap([2.0**layer.acc_exp] * len(s_w), wide=wide), list(chain.output_tail)
     offset = in_grid.accumulator_offset(w_int)
     bias = None if stage.bias is None else np.asarray(stage.bias, np.float32).tolist()
     scales = in_grid.scale * s_w
     exact = (bias is None and not offset.any() and not stage.tail
              and all(pot_exponent(s) is not None for s in scales))
-    return (OutputMap(scales.tolist(), in_grid.mult, offset.tolist(), bias, exact),
+    return (OutputMap(scales.tolist(), in_grid.mult, offset.tolist(), bias, exact, wide),
             list(stage.tail) + list(chain.output_tail))
 
 

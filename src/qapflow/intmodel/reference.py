@@ -4,7 +4,9 @@ Two executions of the original file, on a copy whose batch size is the number of
 - exact sums: qonnx executes every node of the graph (quantizers, batch norm, activations,
   the tail) in float32 as written, except that each dense layer's sum of products is exact
   (the QONNX meaning of Quant: value = scale * (q - zero point), summed without rounding, then
-  rounded once to float32). The IntModel and every firmware must equal it bit for bit.
+  rounded once to float32; where a layer's sums can pass float32's 2**24, in float64 with the
+  nodes after it up to its quantizer: software.dense_output). The IntModel and every firmware
+  must equal it bit for bit.
 - float32: the graph as onnxruntime runs it, whose MatMul/Gemm sums float32 products in its
   own order; with float scales (or wide power-of-two products) that rounding can move a value
   across a quantizer's rounding boundary. Its differences are counted and reported, not hidden.
@@ -18,10 +20,11 @@ from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.core.onnx_exec import execute_onnx
 from qonnx.transformation.infer_shapes import InferShapes
 
-from qapflow.intmodel.build import Grid, _weight_ints, quant_grid
+from qapflow.intmodel.build import Grid, _weight_ints, quant_grid, wide_sums
 from qapflow.intmodel.chain import Chain, read_chain
 from qapflow.intmodel.model import IntModel
 from qapflow.intmodel.software import dense_output
+from qapflow.intmodel.subgraph import as_double
 
 
 def batched(model: ModelWrapper, n: int) -> ModelWrapper:
@@ -64,17 +67,26 @@ def execute_exact_sums(model: ModelWrapper, runnable: ModelWrapper, chain: Chain
     n = len(q_in)
     ints, q, grid = [], q_in, first_grid
     nodes = list(runnable.graph.node)
+    double = None  # the float64 twin, for layers whose sums float32 cannot hold
     for i, stage in enumerate(chain.stages):
         w_int, s_w, _ = _weight_ints(model, stage)
         acc_true = grid.mult * (q.astype(np.float64) @ w_int.T.astype(np.float64)) + grid.accumulator_offset(w_int)
-        context[stage.dense.output[0]] = dense_output(acc_true, grid.scale * s_w, stage.bias)
+        wide = wide_sums(grid, w_int, s_w, stage.bias)
+        context[stage.dense.output[0]] = dense_output(acc_true, grid.scale * s_w, stage.bias, wide)
         after = stage.tail + ([stage.quant] if stage.quant is not None else [])
         if i == len(chain.stages) - 1:
             after = after + chain.output_tail
         if after:
             start, end = (next(n for n in nodes if n.name == after[k].name) for k in (0, -1))
-            context = execute_onnx(runnable, {k: v for k, v in context.items() if v is not None},
-                                   return_full_exec_context=True, start_node=start, end_node=end)
+            if wide:
+                double = double or ModelWrapper(as_double(runnable.model))
+                wide_in = {k: np.asarray(v, np.float64) if np.asarray(v).dtype == np.float32 else v
+                           for k, v in context.items()}
+                done = execute_onnx(double, wide_in, return_full_exec_context=True, start_node=start, end_node=end)
+                context.update({t: done[t] for node in after for t in node.output})
+            else:
+                context = execute_onnx(runnable, {k: v for k, v in context.items() if v is not None},
+                                       return_full_exec_context=True, start_node=start, end_node=end)
         if stage.quant is not None:
             grid = quant_grid(model, stage.quant, f"layer {i} activation")
             q = grid.integers(context[stage.quant.output[0]]).reshape(n, -1)
@@ -128,7 +140,8 @@ def compare_with_qonnx(im: IntModel, model: ModelWrapper, x: np.ndarray) -> tupl
     samples = len(x)
     return {
         "samples": int(samples),
-        "reference": "qonnx execute_onnx of the original graph, every node in float32, dense sums exact",
+        "reference": ("qonnx execute_onnx of the original graph, every node in float32, dense sums exact "
+                      "(float64 after a layer whose sums can pass 2**24)"),
         "layers": exact_rows,
         "quantizer_mismatches": sum(r["mismatching_samples"] for r in exact_rows),
         "output_mismatching_samples": int(np.count_nonzero(~(ours == exact_out).reshape(samples, -1).all(axis=1))),

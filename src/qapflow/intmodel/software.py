@@ -19,12 +19,34 @@ from qapflow.common.atomic import atomic_path
 from qapflow.intmodel.subgraph import run
 
 
-def dense_output(acc_true: np.ndarray, scale, bias=None) -> np.ndarray:
+# float32 holds every integer below 2**24 exactly; a sum that can reach it cannot be held
+FLOAT32_INTEGERS = 2**24
+
+
+def dense_output(acc_true: np.ndarray, scale, bias=None, wide: bool = False) -> np.ndarray:
     """A dense layer's float32 output as qapflow defines it: the exact sum of integer products
     (the accumulator, times the input and weight scales) rounded once to float32, then the
-    layer's own bias added in float32 as the graph adds it."""
+    layer's own bias added in float32 as the graph adds it.
+
+    wide: the layer's sums can pass 2**24 (float32's significand), so float32 cannot hold them
+    and rounding there would decide the quantizer after it (16-bit weights times 16-bit inputs
+    are 32-bit products). Such a layer is defined in real arithmetic instead: its output and
+    its tail up to the quantizer run in float64 (exact for sums below 2**53), which is what
+    hls4ml's and qapflow's integer firmware compute."""
+    if wide:
+        y = np.asarray(acc_true, np.float64) * np.asarray(scale, np.float64)
+        return y + np.asarray(bias, np.float32).astype(np.float64) if bias is not None else y
     y = (np.asarray(acc_true, np.float64) * np.asarray(scale, np.float64)).astype(np.float32)
     return y + np.asarray(bias, np.float32) if bias is not None else y
+
+
+def sums_exceed_float32(acc_lo, acc_hi, bias_units=None) -> bool:
+    """Whether a layer's true sums (accumulator bounds, in accumulator units, with the bias
+    over the accumulator scale) can reach 2**24: where dense_output's `wide` applies."""
+    top = np.maximum(np.abs(np.asarray(acc_lo, np.float64)), np.abs(np.asarray(acc_hi, np.float64)))
+    if bias_units is not None:
+        top = top + np.abs(np.asarray(bias_units, np.float64))
+    return bool(np.size(top)) and float(np.max(top)) >= FLOAT32_INTEGERS
 
 
 @dataclass
@@ -51,6 +73,7 @@ class OutputMap:
     # accumulator); False: a float affine whose float32 rounding the original graph does in its
     # MatMul, in an order the firmware does not follow
     exact: bool = True
+    wide: bool = False  # sums float32 cannot hold: the output is float64 (dense_output)
 
 
 @dataclass
@@ -80,7 +103,7 @@ class SoftwareEnds:
     def outputs(self, out_int: np.ndarray) -> np.ndarray:
         o = self.output
         acc_true = o.mult * np.asarray(out_int, np.float64) + np.asarray(o.offset, np.float64)
-        return run(self.tail, dense_output(acc_true, o.scale, o.bias))
+        return run(self.tail, dense_output(acc_true, o.scale, o.bias, o.wide))
 
     def save(self, folder: Path, stem: str) -> dict:
         names = {"head": f"{stem}.head.onnx", "tail": f"{stem}.tail.onnx"}

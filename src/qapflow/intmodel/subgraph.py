@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import onnx
-from onnx import TensorProto, helper
+from onnx import TensorProto, helper, numpy_helper
 from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.core.onnx_exec import execute_onnx
 from qonnx.transformation.infer_shapes import InferShapes
@@ -46,12 +46,36 @@ def _onnx_opset(model: ModelWrapper) -> int:
 
 
 def run(proto: onnx.ModelProto, x: np.ndarray) -> np.ndarray:
-    """Execute a subgraph on float32 `x` (any batch size); its single output."""
+    """Execute a subgraph on float32 `x` (any batch size); its single output. A float64 `x`
+    (software.dense_output's wide sums) runs the subgraph's float64 twin (as_double)."""
+    double = np.asarray(x).dtype == np.float64
+    dtype = np.float64 if double else np.float32
     if not proto.graph.node:
-        return np.asarray(x, np.float32)
-    wrapper = ModelWrapper(proto)
+        return np.asarray(x, dtype)
+    wrapper = ModelWrapper(as_double(proto) if double else proto)
     inp, out = proto.graph.input[0].name, proto.graph.output[0].name
     wrapper.set_tensor_shape(inp, list(np.shape(x)))
     wrapper = wrapper.transform(InferShapes())
-    result = execute_onnx(wrapper, {inp: np.asarray(x, np.float32)})
+    result = execute_onnx(wrapper, {inp: np.asarray(x, dtype)})
     return np.asarray(result[out])
+
+
+def as_double(proto: onnx.ModelProto) -> onnx.ModelProto:
+    """A copy of `proto` computing in float64: every float32 constant widened (exactly) and every
+    float32 tensor declared float64. onnxruntime and qonnx's own ops run the same nodes on it."""
+    out = onnx.ModelProto.FromString(proto.SerializeToString())
+    graph = out.graph
+    for i, init in enumerate(graph.initializer):
+        if init.data_type == TensorProto.FLOAT:
+            wide = numpy_helper.from_array(numpy_helper.to_array(init).astype(np.float64), init.name)
+            graph.initializer[i].CopyFrom(wide)
+    for info in list(graph.input) + list(graph.output) + list(graph.value_info):
+        if info.type.tensor_type.elem_type == TensorProto.FLOAT:
+            info.type.tensor_type.elem_type = TensorProto.DOUBLE
+    for node in graph.node:
+        for attr in node.attribute:
+            if attr.type == onnx.AttributeProto.TENSOR and attr.t.data_type == TensorProto.FLOAT:
+                attr.t.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(attr.t).astype(np.float64)))
+            elif node.op_type == "Cast" and attr.name == "to" and attr.i == TensorProto.FLOAT:
+                attr.i = TensorProto.DOUBLE
+    return out
