@@ -6,8 +6,8 @@ and the ratio to PyTorch's batched CPU forward pass of the same network, in the 
     python benchmarks/bench_verification.py --models jet6 --yosys # one model, Yosys too
 
 Models (built here with qapflow.testing.mlp_cases): `jet6` the 16-64-32-32-5 jet shape, 6-bit,
-80% of the weights zero; `jet16` the same at 16 bits, 40% zero (refused today: its accumulators pass
-float32's 24 bits, where the shift form and the float32 reference part; the row says so); `mlp1` and `mlp2` a
+80% of the weights zero; `jet16` the same at 16 bits, 40% zero (its sums pass float32's 2**24: taken in
+float64, software.dense_output); a model qapflow refuses is a row saying why; `mlp1` and `mlp2` a
 784-64-64-64-10 MLP with 1-bit and 2-bit weights and activations, batch norm, float scales (the
 shape of FINN's TFC networks; the 2-bit weights drawn wide enough that about half are non-zero).
 Every build is cold (a fresh cache folder) and runs in a child process, so its peak memory is

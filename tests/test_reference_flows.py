@@ -2,7 +2,7 @@
 it: Deep Sets over jet constituents (flows/deepsets_jets.yaml) and a 2D CNN on jet images
 (flows/cnn_jet_images.yaml). Data: the session's generated jets (constituents and images beside
 the features) in place of the flows' own generation; everything else is the flow file's smoke
-setting: QAP training, export, hls4ml and rtl projects, C simulation and Verilator exact on every
+setting: QAP training, export, hls4ml, rtl and FINN projects, C simulation and Verilator exact on every
 jet simulated, Yosys synthesis, BOPs vs LUTs, plots, and the printed answer."""
 
 import json
@@ -32,7 +32,7 @@ def test_reference_flow_runs_end_to_end_exactly(name, arch, generated_jets_file,
     manifest = json.loads(manifest_path(work / "export" / "model.onnx").read_text())
     assert manifest["spec"]["arch"] == arch and manifest["bops"] > 0
     csim = result["stages"]["csim"]
-    for backend in ("hls4ml", "rtl"):
+    for backend in ("hls4ml", "rtl", "finn"):
         summary = json.loads((work / f"prj_{backend}" / "qapflow_project.json").read_text())
         assert summary["integer_graph"], backend  # convolutions: the integer graph, not a dense chain
         report = json.loads((work / f"prj_{backend}" / "csim_report.json").read_text())
@@ -42,7 +42,7 @@ def test_reference_flow_runs_end_to_end_exactly(name, arch, generated_jets_file,
         assert report["inputs"]["split"] == "test split of the model's training file"
     assert result["stages"]["synth"]["rtl"]["LUT"] > 0 and result["stages"]["synth"]["rtl"]["DSP"] == 0
     answer = result["answer"]
-    assert [r["backend"] for r in answer["backends"]] == ["hls4ml", "rtl"]
+    assert [r["backend"] for r in answer["backends"]] == ["hls4ml", "rtl", "finn"]
     assert all(r["exact"] and 0 < r["accuracy"] <= 1 for r in answer["backends"])
     assert answer["plots"] and answer["bops"] == manifest["bops"]
     assert "Yosys" in format_answer(answer)
