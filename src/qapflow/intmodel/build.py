@@ -16,7 +16,7 @@ from qonnx.core.modelwrapper import ModelWrapper
 
 from qapflow.intmodel.chain import Chain, Stage, annotated_integer_type, attr, describe, quant_params, read_chain
 from qapflow.intmodel.model import IntLayer, IntModel, NotBitExact, QuantSpec, interval_matvec
-from qapflow.intmodel.software import InputGrid, OutputMap, SoftwareEnds, dense_output, sums_exceed_float32
+from qapflow.intmodel.software import FLOAT32_INTEGERS, InputGrid, OutputMap, SoftwareEnds, dense_output
 from qapflow.intmodel.subgraph import run, subgraph
 from qapflow.intmodel.thresholds import channel_directions, derive_thresholds
 
@@ -191,16 +191,24 @@ def _shift_layer(model, stage, w_int, s_w, w_bits, in_grid: Grid, out_grid: Grid
     return IntLayer(w_int, bias_int.astype(np.int64), w_bits, w_exp, acc_exp, out_grid.spec)
 
 
-def wide_sums(in_grid: Grid, w_int: np.ndarray, s_w: np.ndarray, bias) -> bool:
-    """Whether a dense layer's true sums (its input grid's units times the weights, plus its
-    bias) can pass float32's integers: software.dense_output's `wide`."""
+def accumulator_bounds(in_grid: Grid, w_int: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per output channel, the least and greatest W @ q over the input grid's integers."""
     lo_in = np.full(w_int.shape[1], in_grid.spec.lo, dtype=object)
     hi_in = np.full(w_int.shape[1], in_grid.spec.hi, dtype=object)
-    lo, hi = (np.array(v, dtype=np.float64) for v in interval_matvec(w_int, lo_in, hi_in))
-    offset = np.abs(in_grid.accumulator_offset(w_int))
-    top = in_grid.mult * np.maximum(np.abs(lo), np.abs(hi)) + offset
-    bias_units = None if bias is None else np.asarray(bias, np.float64) / (in_grid.scale * np.asarray(s_w, np.float64))
-    return sums_exceed_float32(-top, top, bias_units)
+    lo, hi = (np.array(v, dtype=np.int64) for v in interval_matvec(w_int, lo_in, hi_in))
+    return lo, hi
+
+
+def wide_sums(in_grid: Grid, w_int: np.ndarray, s_w: np.ndarray, bias, bounds=None) -> bool:
+    """Whether a dense layer's true sums (its input grid's units times the weights, plus its
+    bias over the accumulator scale) can reach float32's 2**24: software.dense_output's `wide`.
+    bounds: accumulator_bounds, where the caller has them."""
+    lo, hi = bounds if bounds is not None else accumulator_bounds(in_grid, w_int)
+    top = (in_grid.mult * np.maximum(np.abs(lo), np.abs(hi)).astype(np.float64)
+           + np.abs(in_grid.accumulator_offset(w_int)))
+    if bias is not None:
+        top = top + np.abs(np.asarray(bias, np.float64) / (in_grid.scale * np.asarray(s_w, np.float64)))
+    return bool(np.size(top)) and float(np.max(top)) >= FLOAT32_INTEGERS
 
 
 def _threshold_layer(model, stage, w_int, s_w, w_bits, in_grid: Grid, out_grid: Grid, where: str) -> IntLayer:
@@ -214,7 +222,8 @@ def _threshold_layer(model, stage, w_int, s_w, w_bits, in_grid: Grid, out_grid: 
     offset = in_grid.accumulator_offset(w_int)
     pipeline = subgraph(model, stage.tail + [stage.quant], stage.dense.output[0], stage.quant.output[0])
     bias32 = None if stage.bias is None else np.asarray(stage.bias, np.float32)
-    wide = wide_sums(in_grid, w_int, s_w, bias32)
+    lo, hi = accumulator_bounds(in_grid, w_int)
+    wide = wide_sums(in_grid, w_int, s_w, bias32, (lo, hi))
 
     def transfer(signs):
         def g(acc: np.ndarray) -> np.ndarray:
@@ -222,9 +231,6 @@ def _threshold_layer(model, stage, w_int, s_w, w_bits, in_grid: Grid, out_grid: 
             return out_grid.integers(run(pipeline, dense_output(true, s_acc, bias32, wide)))
         return g
 
-    lo_in = np.full(w_int.shape[1], in_grid.spec.lo, dtype=object)
-    hi_in = np.full(w_int.shape[1], in_grid.spec.hi, dtype=object)
-    lo, hi = (np.array(v, dtype=np.int64) for v in interval_matvec(w_int, lo_in, hi_in))
     signs = channel_directions(transfer(np.ones(len(lo), np.int64)), lo, hi)
     w_hw = w_int * signs[:, None]
     lo_hw, hi_hw = np.where(signs > 0, lo, -hi), np.where(signs > 0, hi, -lo)

@@ -79,7 +79,8 @@ def execute_exact_sums(model: ModelWrapper, runnable: ModelWrapper, chain: Chain
         if after:
             start, end = (next(n for n in nodes if n.name == after[k].name) for k in (0, -1))
             if wide:
-                double = double or ModelWrapper(as_double(runnable.model))
+                if double is None:
+                    double = ModelWrapper(as_double(runnable.model))
                 wide_in = {k: np.asarray(v, np.float64) if np.asarray(v).dtype == np.float32 else v
                            for k, v in context.items()}
                 done = execute_onnx(double, wide_in, return_full_exec_context=True, start_node=start, end_node=end)

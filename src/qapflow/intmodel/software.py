@@ -40,15 +40,6 @@ def dense_output(acc_true: np.ndarray, scale, bias=None, wide: bool = False) -> 
     return y + np.asarray(bias, np.float32) if bias is not None else y
 
 
-def sums_exceed_float32(acc_lo, acc_hi, bias_units=None) -> bool:
-    """Whether a layer's true sums (accumulator bounds, in accumulator units, with the bias
-    over the accumulator scale) can reach 2**24: where dense_output's `wide` applies."""
-    top = np.maximum(np.abs(np.asarray(acc_lo, np.float64)), np.abs(np.asarray(acc_hi, np.float64)))
-    if bias_units is not None:
-        top = top + np.abs(np.asarray(bias_units, np.float64))
-    return bool(np.size(top)) and float(np.max(top)) >= FLOAT32_INTEGERS
-
-
 @dataclass
 class InputGrid:
     """x = scale * (mult * q + offset) for the input integers q (offset per input or scalar)."""
